@@ -1,0 +1,142 @@
+"""The contract every POS adapter implements. Adapters translate only: no database, no rules.
+
+A request flows: ``presented`` (what credentials it carries) -> the view finds the integration
+-> ``verify`` (signature, when the vendor signs) -> ``parse`` into canonical requests -> the
+redemption service decides -> ``render`` the outcomes in the vendor's own format.
+"""
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.utils.dateparse import parse_datetime
+
+from promotions.problems import Problem
+from redemptions.canonical import CanonicalRequest, Outcome
+
+
+@dataclass(frozen=True)
+class Presented:
+    """The credentials a request presents: a bearer API key or a vendor account id."""
+
+    api_key: str | None = None
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AdapterResponse:
+    status: int
+    body: dict
+    content_type: str = "application/json"
+    headers: dict = field(default_factory=dict)
+
+
+# One parsed item: a canonical request, or the problem that made the item unusable (batches
+# report it per item instead of failing the whole file).
+ParsedItem = CanonicalRequest | Problem
+
+
+class PosAdapter:
+    name = ""
+
+    def presented(self, request) -> Presented:
+        """Credentials in the request. Default: ``Authorization: Bearer <POS API key>``."""
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        return Presented(api_key=token.strip() if scheme.lower() == "bearer" else None)
+
+    def verify(self, request, secrets: list[str], *, required: bool) -> None:
+        """Raise ``Problem(401, ...)`` if the request's signature is wrong (or missing and required)."""
+
+    def idempotency_key(self, request) -> str | None:
+        """The vendor's retry key, scoped per integration by the caller."""
+        return request.headers.get("Idempotency-Key") or None
+
+    def parse(self, request, operation: str, **kwargs) -> list[ParsedItem]:
+        """Translate the vendor payload into canonical requests; raise ``Problem`` if unusable."""
+        raise NotImplementedError
+
+    def render(self, operation: str, items: list[ParsedItem], outcomes: list) -> AdapterResponse:
+        """The vendor-format response for ``outcomes`` (one per item, Outcome or Problem)."""
+        raise NotImplementedError
+
+    def render_error(self, problem: Problem) -> AdapterResponse:
+        """A request-level failure (auth, bad payload) in the vendor's error format."""
+        return AdapterResponse(
+            problem.status, problem.as_dict(), "application/problem+json", problem.headers
+        )
+
+
+# --- Parsing helpers shared by adapters -----------------------------------------------------
+
+
+def json_body(request) -> dict:
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "malformed_json", "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise Problem(400, "validation_error", "The body must be a JSON object.")
+    return body
+
+
+def text_field(data: dict, name: str, *, max_length: int, required: bool = True) -> str:
+    value = data.get(name)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise Problem(400, "validation_error", f"{name}: this field is required.", field=name)
+        return ""
+    if not isinstance(value, str):
+        raise Problem(400, "validation_error", f"{name}: must be a string.", field=name)
+    value = value.strip()
+    if len(value) > max_length:
+        raise Problem(
+            400, "validation_error", f"{name}: at most {max_length} characters.", field=name
+        )
+    return value
+
+
+def money_field(data: dict, name: str, *, required: bool = True) -> Decimal | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise Problem(400, "validation_error", f"{name}: this field is required.", field=name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise Problem(400, "validation_error", f"{name}: must be a decimal string.", field=name)
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise Problem(400, "validation_error", f"{name}: not a number.", field=name) from None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e10"):
+        raise Problem(400, "validation_error", f"{name}: must be 0 or more.", field=name)
+    return amount.quantize(Decimal("0.01"))
+
+
+def time_field(data: dict, name: str):
+    value = data.get(name)
+    if value in (None, ""):
+        return None
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None or parsed.tzinfo is None:
+        raise Problem(
+            400, "validation_error", f"{name}: an ISO 8601 time with a UTC offset.", field=name
+        )
+    return parsed
+
+
+def outcome_json(outcome: Outcome) -> dict:
+    body = {}
+    if outcome.redemption_id is not None:
+        body["redemption_id"] = outcome.redemption_id
+        body["status"] = outcome.redemption_status
+    if outcome.offer is not None:
+        body["offer"] = outcome.offer
+        body["reward"] = outcome.reward
+    if outcome.discount is not None:
+        body["discount"] = str(outcome.discount)
+    if outcome.basket_total is not None:
+        body["basket_total"] = str(outcome.basket_total)
+    return body

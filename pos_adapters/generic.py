@@ -1,0 +1,160 @@
+"""Our own REST protocol (DESIGN.md): JSON bodies, problem+json declines, optional HMAC."""
+
+import hashlib
+import hmac
+import time
+
+from django.conf import settings
+
+from pos_adapters.base import (
+    AdapterResponse,
+    ParsedItem,
+    PosAdapter,
+    json_body,
+    money_field,
+    outcome_json,
+    text_field,
+    time_field,
+)
+from promotions.problems import Problem
+from redemptions.canonical import Outcome, RedeemRequest, ValidateRequest, VoidRequest
+
+MAX_BATCH = 1000
+
+
+def signature_header(secret: str, method: str, path: str, body: bytes, timestamp: int) -> str:
+    """``X-Signature`` for a request: ``t=<unix>,v1=<hex hmac-sha256 of "t.METHOD.path.body">``."""
+    message = f"{timestamp}.{method}.{path}.".encode() + body
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+class GenericAdapter(PosAdapter):
+    name = "generic"
+
+    def verify(self, request, secrets, *, required):
+        header = request.headers.get("X-Signature")
+        if not header:
+            if required:
+                raise Problem(401, "signature_required", "This integration requires X-Signature.")
+            return
+        parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+        try:
+            timestamp = int(parts.get("t", ""))
+        except ValueError:
+            raise Problem(401, "invalid_signature", "Malformed X-Signature.") from None
+        if abs(time.time() - timestamp) > settings.SIGNATURE_TOLERANCE_SECONDS:
+            raise Problem(401, "invalid_signature", "The signature timestamp is too far off.")
+        given = parts.get("v1", "")
+        for secret in secrets:
+            expected = signature_header(
+                secret, request.method, request.path, request.body, timestamp
+            )
+            if hmac.compare_digest(expected.rsplit("=", 1)[1], given):
+                return
+        raise Problem(401, "invalid_signature", "The signature does not match.")
+
+    def parse(self, request, operation, **kwargs) -> list[ParsedItem]:
+        body = json_body(request)
+        if operation == "validate":
+            return [
+                ValidateRequest(
+                    code=text_field(body, "code", max_length=64),
+                    store_id=text_field(body, "store_id", max_length=64),
+                    basket_total=money_field(body, "basket_total", required=False),
+                )
+            ]
+        if operation == "redeem":
+            return [self._redeem(body)]
+        if operation == "void":
+            return [
+                VoidRequest(
+                    redemption_id=kwargs["redemption_id"],
+                    reason=text_field(body, "reason", max_length=200, required=False),
+                )
+            ]
+        if operation == "batch":
+            items = body.get("redemptions")
+            if not isinstance(items, list) or not items:
+                raise Problem(400, "validation_error", "redemptions: a non-empty list is required.")
+            if len(items) > MAX_BATCH:
+                raise Problem(413, "batch_too_large", f"At most {MAX_BATCH} redemptions per batch.")
+            parsed: list[ParsedItem] = []
+            for item in items:
+                try:
+                    if not isinstance(item, dict):
+                        raise Problem(400, "validation_error", "Each item must be an object.")
+                    parsed.append(self._redeem(item))
+                except Problem as problem:
+                    parsed.append(problem)
+            return parsed
+        raise Problem(404, "not_found", "No such POS operation.")
+
+    def _redeem(self, data: dict) -> RedeemRequest:
+        return RedeemRequest(
+            code=text_field(data, "code", max_length=64),
+            store_id=text_field(data, "store_id", max_length=64),
+            transaction_id=text_field(data, "transaction_id", max_length=100),
+            basket_total=money_field(data, "basket_total"),
+            occurred_at=time_field(data, "occurred_at"),
+        )
+
+    def render(self, operation, items, outcomes) -> AdapterResponse:
+        if operation == "batch":
+            return AdapterResponse(
+                200,
+                {
+                    "results": [
+                        self._batch_result(i, item, outcome)
+                        for i, (item, outcome) in enumerate(zip(items, outcomes, strict=True))
+                    ]
+                },
+            )
+        outcome: Outcome = outcomes[0]
+        if not outcome.accepted:
+            return self._decline(outcome, redeemable=operation == "validate")
+        body = outcome_json(outcome)
+        if operation == "validate":
+            return AdapterResponse(200, {"redeemable": True, **body})
+        if operation == "redeem":
+            headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+            return AdapterResponse(201, body, headers=headers)
+        return AdapterResponse(200, body)
+
+    def _decline(self, outcome: Outcome, *, redeemable: bool) -> AdapterResponse:
+        problem = Problem(outcome.http_status, outcome.decline_code, outcome.detail)
+        body = problem.as_dict()
+        if redeemable:
+            body["redeemable"] = False
+        if outcome.offer is not None:
+            body["offer"] = outcome.offer
+        headers = {"Retry-After": str(outcome.retry_after)} if outcome.retry_after else {}
+        return AdapterResponse(problem.status, body, "application/problem+json", headers)
+
+    def _batch_result(self, index: int, item, outcome) -> dict:
+        result = {"index": index}
+        if isinstance(item, RedeemRequest):
+            result["transaction_id"] = item.transaction_id
+        if isinstance(outcome, Problem):
+            return {
+                **result,
+                "outcome": "error",
+                "http_status": outcome.status,
+                "code": outcome.code,
+                "detail": outcome.detail,
+            }
+        if outcome.accepted:
+            return {
+                **result,
+                "outcome": "redeemed",
+                "http_status": 201,
+                "replayed": outcome.replayed,
+                **outcome_json(outcome),
+            }
+        return {
+            **result,
+            "outcome": "declined",
+            "http_status": outcome.http_status,
+            "code": outcome.decline_code,
+            "detail": outcome.detail,
+        }

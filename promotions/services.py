@@ -1,0 +1,272 @@
+"""Every write of the promotions side: claims, bulk code jobs, code insertion."""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+import psycopg
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from promotions import codes
+from promotions.models import Code, CodeJob, CustomerClaim, Offer, Placement, Touchpoint
+from promotions.problems import Problem
+
+logger = logging.getLogger(__name__)
+
+
+def offer_check_open(offer: Offer, now) -> None:
+    """Raise the decline that stops ``offer`` from issuing or redeeming codes right now."""
+    if offer.status != Offer.Status.LIVE:
+        raise Problem(422, "offer_inactive", f"The offer is {offer.status}.")
+    campaign = offer.campaign
+    if now < offer.valid_from or now < campaign.starts_at:
+        raise Problem(422, "not_started", "The offer has not started yet.")
+    if (offer.valid_until and now >= offer.valid_until) or (
+        campaign.ends_at and now >= campaign.ends_at
+    ):
+        raise Problem(422, "expired", "The offer has ended.")
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    code: Code
+    created: bool
+
+
+# The no-op update on conflict exists to take the row lock that serialises one customer's claims.
+_CLAIM_COUNTER_SQL = f"""
+    INSERT INTO {CustomerClaim._meta.db_table} (offer_id, customer_ref, claims)
+    VALUES (%s, %s, 0)
+    ON CONFLICT (offer_id, customer_ref) DO UPDATE SET claims = {CustomerClaim._meta.db_table}.claims
+    RETURNING id, claims
+"""
+
+
+def code_claim(
+    *,
+    brand_id: int,
+    offer_id: int,
+    customer_ref: str,
+    click_id: str = "",
+    placement_id: int | None = None,
+) -> ClaimResult:
+    """Issue a code of ``offer_id`` to ``customer_ref``, or hand back their active one.
+
+    Race safety lives in the database: the upsert on the (offer, customer) counter takes a row
+    lock that serialises one customer's claims, and the total cap is a conditional increment
+    of ``issued_count`` backed by a check constraint.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        offer = (
+            Offer.objects.select_related("campaign")
+            .filter(id=offer_id, campaign__brand_id=brand_id)
+            .first()
+        )
+        if offer is None:
+            raise Problem(404, "not_found", "No such offer.")
+        offer_check_open(offer, now)
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_COUNTER_SQL, [offer.id, customer_ref])
+            counter_id, claims = cursor.fetchone()
+        active = (
+            Code.objects.filter(offer=offer, customer_ref=customer_ref, status=Code.Status.ISSUED)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .order_by("-issued_at", "-id")
+            .first()
+        )
+        if active is not None:
+            active.offer = offer
+            return ClaimResult(active, created=False)
+        if offer.per_customer_cap is not None and claims >= offer.per_customer_cap:
+            raise Problem(422, "customer_cap_reached", "This customer has used up the offer.")
+        reserved = (
+            Offer.objects.filter(id=offer.id)
+            .filter(Q(total_cap__isnull=True) | Q(issued_count__lt=F("total_cap")))
+            .update(issued_count=F("issued_count") + 1)
+        )
+        if not reserved:
+            raise Problem(422, "cap_reached", "The offer has no codes left.")
+        expires_at = offer.valid_until
+        if offer.code_ttl_hours:
+            ttl_end = now + timedelta(hours=offer.code_ttl_hours)
+            expires_at = min(expires_at, ttl_end) if expires_at else ttl_end
+        if click_id and placement_id is None:
+            placement_id = _click_stitch(brand_id, offer.campaign_id, click_id, customer_ref)
+        code = _code_create_unique(
+            offer=offer,
+            customer_ref=customer_ref,
+            click_id=click_id if placement_id else "",
+            placement_id=placement_id,
+            expires_at=expires_at,
+        )
+        if placement_id:
+            # The issuance touch: this placement put the code in the shopper's wallet.
+            Touchpoint.objects.create(
+                brand_id=brand_id,
+                campaign_id=offer.campaign_id,
+                placement_id=placement_id,
+                kind=Touchpoint.Kind.CLAIM,
+                customer_ref=customer_ref,
+                click_id=click_id,
+                occurred_at=now,
+            )
+        CustomerClaim.objects.filter(id=counter_id).update(claims=F("claims") + 1)
+    return ClaimResult(code, created=True)
+
+
+def _click_stitch(brand_id: int, campaign_id: int, click_id: str, customer_ref: str) -> int | None:
+    """The placement of the ad click behind a claim; the click learns who the customer is.
+
+    An ad click happens before the app knows the shopper, so the click usually carries no
+    ``customer_ref``; the claim's ``click_id`` ties the two, and attribution can then find it.
+    """
+    click = (
+        Touchpoint.objects.filter(
+            brand_id=brand_id,
+            campaign_id=campaign_id,
+            click_id=click_id,
+            kind=Touchpoint.Kind.CLICK,
+        )
+        .values_list("id", "placement_id", "customer_ref")
+        .first()
+    )
+    if click is None:
+        return None
+    if not click[2]:
+        Touchpoint.objects.filter(id=click[0]).update(customer_ref=customer_ref)
+    return click[1]
+
+
+def _code_create_unique(*, offer: Offer, **fields) -> Code:
+    """Insert one new code, drawing again on the (astronomically rare) collision."""
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return Code.objects.create(
+                    offer=offer,
+                    code=codes.generate(offer.code_prefix, offer.code_length),
+                    kind=Code.Kind.UNIQUE,
+                    **fields,
+                )
+        except IntegrityError:
+            logger.warning("code collision on offer %s; drawing again", offer.id)
+    raise Problem(503, "code_space_exhausted", "Could not draw a fresh code; try again.")
+
+
+# --- Bulk generation ------------------------------------------------------------------------
+
+
+def code_job_create(*, offer: Offer, count: int, placement: Placement | None) -> CodeJob:
+    """Reserve ``count`` codes of the offer's cap and queue the job that writes them."""
+    from promotions.enqueue import publish_on_commit
+    from promotions.tasks import code_job_run_task
+
+    if count < 1 or count > settings.BULK_CODE_MAX:
+        raise Problem(400, "validation_error", f"count must be 1..{settings.BULK_CODE_MAX}.")
+    if placement is not None and placement.campaign_id != offer.campaign_id:
+        raise Problem(400, "validation_error", "The placement belongs to another campaign.")
+    with transaction.atomic():
+        reserved = (
+            Offer.objects.filter(id=offer.id)
+            .filter(Q(total_cap__isnull=True) | Q(issued_count__lte=F("total_cap") - count))
+            .update(issued_count=F("issued_count") + count)
+        )
+        if not reserved:
+            raise Problem(422, "cap_reached", "Not enough capacity left under the offer's cap.")
+        job = CodeJob.objects.create(
+            brand_id=offer.campaign.brand_id, offer=offer, placement=placement, requested=count
+        )
+        publish_on_commit(code_job_run_task, job.id)
+    return job
+
+
+def code_job_run(job_id: int, *, generate=codes.generate_many) -> CodeJob:
+    """Write the job's codes in chunks, each chunk committed with its progress.
+
+    Safe to run again after a crash: it resumes from ``generated``, never overshoots
+    ``requested`` (a check constraint backs that), and duplicates are impossible because
+    ``code`` is unique; a colliding chunk is retried through ``ON CONFLICT DO NOTHING``.
+    """
+    updated = CodeJob.objects.filter(
+        id=job_id, status__in=[CodeJob.Status.QUEUED, CodeJob.Status.RUNNING]
+    ).update(status=CodeJob.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now())
+    job = CodeJob.objects.select_related("offer").get(id=job_id)
+    if not updated:
+        return job
+    offer = job.offer
+    chunk = settings.BULK_CODE_CHUNK
+    try:
+        while job.generated < job.requested:
+            batch = generate(
+                min(chunk, job.requested - job.generated), offer.code_prefix, offer.code_length
+            )
+            with transaction.atomic():
+                inserted = codes_insert(offer.id, job.placement_id, batch)
+                # Compare-and-set on progress: if another runner (a redelivered message) wrote
+                # a chunk meanwhile, this chunk rolls back instead of overshooting.
+                advanced = CodeJob.objects.filter(id=job.id, generated=job.generated).update(
+                    generated=F("generated") + inserted,
+                    collisions=F("collisions") + len(batch) - inserted,
+                    heartbeat_at=timezone.now(),
+                )
+                if not advanced:
+                    transaction.set_rollback(True)
+            job.refresh_from_db(fields=["generated", "collisions"])
+    except Exception as exc:
+        CodeJob.objects.filter(id=job.id).update(
+            status=CodeJob.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        raise
+    CodeJob.objects.filter(id=job.id).update(status=CodeJob.Status.DONE, finished_at=timezone.now())
+    job.refresh_from_db()
+    return job
+
+
+_CODE_COLUMNS = (
+    "offer_id, code, kind, placement_id, click_id, customer_ref, status, use_count, issued_at"
+)
+
+
+def codes_insert(offer_id: int, placement_id: int | None, batch: list[str]) -> int:
+    """Insert ``batch`` as unique codes; return how many were new (duplicates are skipped)."""
+    if connection.vendor != "postgresql":
+        before = Code.objects.filter(offer_id=offer_id).count()
+        Code.objects.bulk_create(
+            [Code(offer_id=offer_id, code=c, placement_id=placement_id) for c in batch],
+            ignore_conflicts=True,
+            batch_size=2000,
+        )
+        return Code.objects.filter(offer_id=offer_id).count() - before
+    now = timezone.now().isoformat()
+    placement = r"\N" if placement_id is None else str(placement_id)
+    rows = "".join(
+        f"{offer_id}\t{c}\tunique\t{placement}\t\t\tissued\t0\t{now}\n" for c in batch
+    ).encode()
+    table = Code._meta.db_table
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no COPY
+        try:
+            # The fast path: COPY straight into the table. With 60 random bits a collision is
+            # rare enough that retrying the chunk the slow way costs nothing on average.
+            with transaction.atomic(), raw.copy(f"COPY {table} ({_CODE_COLUMNS}) FROM STDIN") as cp:
+                cp.write(rows)
+            return len(batch)
+        except psycopg.errors.UniqueViolation:
+            pass
+        with transaction.atomic():
+            raw.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS code_stage ON COMMIT DELETE ROWS AS "
+                f"SELECT {_CODE_COLUMNS} FROM {table} WITH NO DATA"
+            )
+            raw.execute("TRUNCATE code_stage")
+            with raw.copy(f"COPY code_stage ({_CODE_COLUMNS}) FROM STDIN") as cp:
+                cp.write(rows)
+            raw.execute(
+                f"INSERT INTO {table} ({_CODE_COLUMNS}) SELECT DISTINCT ON (code) {_CODE_COLUMNS} "
+                f"FROM code_stage ON CONFLICT (code) DO NOTHING"
+            )
+            return raw.rowcount

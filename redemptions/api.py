@@ -1,0 +1,141 @@
+"""Marketers' API for the redemption side: POS integrations and campaign reports."""
+
+import csv
+import io
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from promotions.api_manage import BrandScopedViewSet
+from promotions.models import Campaign, Store
+from promotions.problems import Problem
+from promotions.selectors import brand_ids_for
+from promotions.serializers import BrandOwnedSerializer, BrandScopedRelated
+from redemptions import rollups, services
+from redemptions.models import ADAPTER_NAMES, PosIntegration
+
+
+class PosIntegrationSerializer(BrandOwnedSerializer):
+    adapter = serializers.ChoiceField(choices=ADAPTER_NAMES)
+    stores = BrandScopedRelated("brand", queryset=Store.objects.all(), many=True, required=False)
+    key_prefixes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PosIntegration
+        fields = [
+            "id",
+            "brand",
+            "name",
+            "adapter",
+            "stores",
+            "external_account_id",
+            "require_signature",
+            "is_active",
+            "key_prefixes",
+            "created_at",
+        ]
+        read_only_fields = ["created_at"]
+
+    def get_key_prefixes(self, integration) -> list[str]:
+        return [c.key_prefix for c in integration.credentials.all() if c.revoked_at is None]
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        brand_id = attrs.get("brand_id") or getattr(attrs.get("brand"), "id", None)
+        brand_id = brand_id or (self.instance and self.instance.brand_id)
+        if any(store.brand_id != brand_id for store in attrs.get("stores", [])):
+            raise serializers.ValidationError({"stores": ["Store of another brand."]})
+        return attrs
+
+
+class PosIntegrationViewSet(BrandScopedViewSet):
+    queryset = PosIntegration.objects.prefetch_related("stores", "credentials")
+    serializer_class = PosIntegrationSerializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            self.perform_create(serializer)
+            issued = services.pos_credential_issue(serializer.instance)
+        body = self.get_serializer(PosIntegration.objects.get(id=serializer.instance.id)).data
+        return Response(
+            {**body, "api_key": issued.api_key, "signing_secret": issued.signing_secret}, status=201
+        )
+
+    @extend_schema(request=None, responses={201: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def rotate(self, request, pk=None):
+        """A new key and secret; the old ones keep working until ``revoke-old``."""
+        integration = self.get_object()
+        issued = services.pos_credential_issue(integration)
+        return Response(
+            {
+                "id": integration.id,
+                "api_key": issued.api_key,
+                "signing_secret": issued.signing_secret,
+            },
+            status=201,
+        )
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"], url_path="revoke-old")
+    def revoke_old(self, request, pk=None):
+        integration = self.get_object()
+        newest = (
+            integration.credentials.filter(revoked_at__isnull=True).order_by("-created_at").first()
+        )
+        if newest is None:
+            raise Problem(409, "no_active_key", "This integration has no active key.")
+        revoked = services.pos_credentials_revoke_old(integration, newest)
+        return Response({"id": integration.id, "revoked": revoked})
+
+
+class CampaignReportView(APIView):
+    @extend_schema(
+        operation_id="campaign_report",
+        parameters=[OpenApiParameter("group_by", str, enum=list(rollups.GROUPS))],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, pk: int, fmt: str = "json"):
+        campaign = get_object_or_404(
+            Campaign.objects.select_related("brand"),
+            id=pk,
+            brand_id__in=brand_ids_for(request.user),
+        )
+        group_by = request.query_params.get("group_by", "placement")
+        if group_by not in rollups.GROUPS:
+            raise Problem(
+                400, "validation_error", f"group_by must be one of {sorted(rollups.GROUPS)}."
+            )
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            # In-process mode (the zero-configuration demo) has no beat to refresh roll-ups.
+            rollups.rollups_refresh()
+        report = rollups.campaign_report(campaign, group_by)
+        if fmt != "csv":
+            return Response(report)
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(rollups.report_csv_rows(report))
+        return HttpResponse(
+            buffer.getvalue(),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="campaign-{pk}-{group_by}.csv"'},
+        )
+
+
+class CampaignReportCsvView(CampaignReportView):
+    @extend_schema(
+        operation_id="campaign_report_csv",
+        parameters=[OpenApiParameter("group_by", str, enum=list(rollups.GROUPS))],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
+    def get(self, request, pk: int, fmt: str = "csv"):
+        return super().get(request, pk, fmt="csv")

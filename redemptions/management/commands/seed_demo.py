@@ -1,0 +1,74 @@
+import json
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from promotions.demo import seed_demo
+from redemptions.demo import seed_pos
+
+
+class Command(BaseCommand):
+    help = "Load (or refresh) the demo brand; prints logins, keys and a curl walk-through."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print one JSON object only.")
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            seeded = seed_demo()
+            seeded["pos_api_key"] = seed_pos(seeded["brand_id"])
+        if options["json"]:
+            self.stdout.write(json.dumps(seeded))
+            return
+        self.stdout.write(walkthrough(seeded, settings.PUBLIC_BASE_URL))
+
+
+WALKTHROUGH = """
+Demo loaded.
+  Admin:      {base}/admin/   user '{user}'  password '{password}'
+  API docs:   {base}/api/docs/
+  App key:    {app_key}
+  POS key:    {pos_api_key}
+  API token:  {api_token}   (management API: Authorization: Token ...)
+
+Walk-through (paste into a shell; needs curl and jq):
+  B={base}; APP={app_key}; POS={pos_api_key}; TOKEN={api_token}
+  # 1. a shopper taps an ad: a click, redirected to the landing page with a click_id
+  curl -s -o /dev/null -w '%{{redirect_url}}\\n' "{tracking_url}?click_id=demo-click-42"
+  # 2. the app lists offers near the shopper and claims one with that click_id
+  curl -s "$B/api/v1/offers?lat=37.79&lng=-122.40" -H "X-App-Key: $APP" | jq '.results[] | {{id, title, nearest_store}}'
+  CODE=$(curl -s -X POST $B/api/v1/offers/{offer_id}/claim -H "X-App-Key: $APP" -H 'Content-Type: application/json' \\
+    -d '{{"customer_ref": "shopper-42", "click_id": "demo-click-42"}}' | tee claim.json | jq -r .code); jq . claim.json
+  curl -s $B/api/v1/codes/$CODE.png -H "X-App-Key: $APP" -o code.png   # the QR to show at the till
+  # 3. the till validates, redeems, retries (same Idempotency-Key: same answer), voids, redeems again
+  curl -s -X POST $B/api/v1/pos/generic/validate -H "Authorization: Bearer $POS" -H 'Content-Type: application/json' \\
+    -d '{{"code": "'$CODE'", "store_id": "{store}", "basket_total": "12.50"}}' | jq
+  curl -s -X POST $B/api/v1/pos/generic/redemptions -H "Authorization: Bearer $POS" -H 'Idempotency-Key: till-7-0001' \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"code": "'$CODE'", "store_id": "{store}", "transaction_id": "T-1001", "basket_total": "12.50"}}' | tee redemption.json | jq
+  curl -s -i -X POST $B/api/v1/pos/generic/redemptions -H "Authorization: Bearer $POS" -H 'Idempotency-Key: till-7-0001' \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"code": "'$CODE'", "store_id": "{store}", "transaction_id": "T-1001", "basket_total": "12.50"}}' | grep -i -e '^HTTP' -e replayed
+  curl -s -X POST $B/api/v1/pos/generic/redemptions/$(jq -r .redemption_id redemption.json)/void \\
+    -H "Authorization: Bearer $POS" -H 'Content-Type: application/json' -d '{{"reason": "wrong basket"}}' | jq
+  curl -s -X POST $B/api/v1/pos/generic/redemptions -H "Authorization: Bearer $POS" -H 'Content-Type: application/json' \\
+    -d '{{"code": "'$CODE'", "store_id": "{store}", "transaction_id": "T-1002", "basket_total": "14.00"}}' | jq
+  # 4. the marketer's report: the redemption credited to the placement whose ad was clicked
+  sleep 12; curl -s "$B/api/v1/manage/campaigns/{campaign_id}/report?group_by=placement" -H "Authorization: Token $TOKEN" | jq
+"""
+
+
+def walkthrough(seeded: dict, base: str) -> str:
+    return WALKTHROUGH.format(
+        base=base,
+        user=seeded["admin"]["username"],
+        password=seeded["admin"]["password"],
+        app_key=seeded["app_key"],
+        pos_api_key=seeded["pos_api_key"],
+        api_token=seeded["api_token"],
+        tracking_url=seeded["tracking_url"],
+        offer_id=seeded["offer_ids"][0],
+        store=seeded["store_external_ids"][0],
+        campaign_id=seeded["campaign_id"],
+    )

@@ -1,0 +1,194 @@
+"""Daily roll-ups (campaign x placement x store x day) and the campaign report built on them.
+
+A refresh recomputes whole (campaign, day) slices from raw rows and replaces them, so running
+it twice changes nothing; it only visits slices that changed (new touchpoints past a
+watermark, redemptions flagged ``rollup_dirty``). Days are UTC days.
+"""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Sum
+from django.db.models.functions import TruncDate
+
+from promotions.models import Campaign, Placement, Touchpoint
+from redemptions.models import Attribution, DailyRollup, Redemption, RollupWatermark
+
+MONEY = Decimal("0.01")
+DIRTY_BATCH = 20_000
+
+
+def rollups_refresh() -> int:
+    """Bring every changed slice up to date; returns the number of slices rewritten."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('rollups_refresh'))")
+                if not cursor.fetchone()[0]:
+                    return 0  # another refresh is running; it will see our changes
+        watermark, _ = RollupWatermark.objects.get_or_create(name="touchpoints")
+        top = Touchpoint.objects.aggregate(top=Max("id"))["top"] or 0
+        slices = set(
+            Touchpoint.objects.filter(id__gt=watermark.last_id, id__lte=top)
+            .annotate(day=TruncDate("occurred_at"))
+            .values_list("campaign_id", "day")
+            .distinct()
+        )
+        dirty = list(
+            Redemption.objects.filter(rollup_dirty=True).values_list("id", flat=True)[:DIRTY_BATCH]
+        )
+        slices |= set(
+            Redemption.objects.filter(id__in=dirty)
+            .annotate(day=TruncDate("redeemed_at"))
+            .values_list("campaign_id", "day")
+            .distinct()
+        )
+        Redemption.objects.filter(id__in=dirty).update(rollup_dirty=False)
+        for campaign_id, day in sorted(slices):
+            _slice_rebuild(campaign_id, day)
+        watermark.last_id = top
+        watermark.save(update_fields=["last_id"])
+    return len(slices)
+
+
+def _slice_rebuild(campaign_id: int, day) -> None:
+    cells = defaultdict(lambda: defaultdict(Decimal))
+    for placement_id, kind, count in (
+        Touchpoint.objects.filter(campaign_id=campaign_id)
+        .annotate(day=TruncDate("occurred_at"))
+        .filter(day=day)
+        .values_list("placement_id", "kind")
+        .annotate(n=Count("id"))
+    ):
+        cells[(placement_id, None)][kind + "s"] += count
+    weighted = DecimalField(max_digits=20, decimal_places=8)
+    for placement_id, store_id, credit, revenue, discount in (
+        Attribution.objects.filter(
+            redemption__campaign_id=campaign_id, redemption__status=Redemption.Status.REDEEMED
+        )
+        .annotate(day=TruncDate("redemption__redeemed_at"))
+        .filter(day=day)
+        .values_list("placement_id", "redemption__store_id")
+        .annotate(
+            credit_sum=Sum("credit"),
+            revenue_sum=Sum(
+                ExpressionWrapper(
+                    F("credit") * F("redemption__basket_total"), output_field=weighted
+                )
+            ),
+            discount_sum=Sum(
+                ExpressionWrapper(F("credit") * F("redemption__discount"), output_field=weighted)
+            ),
+        )
+    ):
+        cell = cells[(placement_id, store_id)]
+        cell["redemptions"] += credit
+        cell["revenue"] += revenue
+        cell["discount"] += discount
+    for placement_id, store_id, count in (
+        Redemption.objects.filter(campaign_id=campaign_id, status=Redemption.Status.VOIDED)
+        .annotate(day=TruncDate("redeemed_at"))
+        .filter(day=day)
+        .values_list("placement_id", "store_id")
+        .annotate(n=Count("id"))
+    ):
+        cells[(placement_id, store_id)]["voids"] += count
+    DailyRollup.objects.filter(campaign_id=campaign_id, day=day).delete()
+    DailyRollup.objects.bulk_create(
+        DailyRollup(
+            campaign_id=campaign_id,
+            placement_id=placement_id,
+            store_id=store_id,
+            day=day,
+            impressions=int(cell["impressions"]),
+            clicks=int(cell["clicks"]),
+            claims=int(cell["claims"]),
+            redemptions=cell["redemptions"],
+            voids=int(cell["voids"]),
+            revenue=cell["revenue"].quantize(MONEY),
+            discount=cell["discount"].quantize(MONEY),
+        )
+        for (placement_id, store_id), cell in cells.items()
+    )
+
+
+# --- Reports ------------------------------------------------------------------------------------
+
+GROUPS = {"placement": "placement_id", "store": "store_id", "day": "day"}
+COUNTS = ("impressions", "clicks", "claims", "voids")
+
+
+def _metrics(sums: dict, spend: Decimal | None) -> dict:
+    redemptions = sums.get("redemptions") or Decimal(0)
+    revenue = (sums.get("revenue") or Decimal(0)).quantize(MONEY)
+    body = {name: int(sums.get(name) or 0) for name in COUNTS}
+    body.update(
+        redemptions=float(round(redemptions, 6)),
+        revenue=str(revenue),
+        discount=str((sums.get("discount") or Decimal(0)).quantize(MONEY)),
+        spend=None if spend is None else str(spend.quantize(MONEY)),
+        cost_per_redemption=(
+            str((spend / redemptions).quantize(MONEY))
+            if spend is not None and redemptions
+            else None
+        ),
+        roas=float(round(revenue / spend, 4)) if spend else None,
+    )
+    return body
+
+
+def campaign_report(campaign: Campaign, group_by: str) -> dict:
+    """The report DESIGN.md describes: totals and rows grouped by placement, store or day."""
+    key = GROUPS[group_by]
+    fields = ("impressions", "clicks", "claims", "redemptions", "voids", "revenue", "discount")
+    rollups = DailyRollup.objects.filter(campaign=campaign)
+    totals = rollups.aggregate(**{name: Sum(name) for name in fields})
+    spend_by_placement = dict(
+        Placement.objects.filter(campaign=campaign).values_list("id", "spend")
+    )
+    grouped = {
+        row[key]: row
+        for row in rollups.values(key)
+        .annotate(**{name: Sum(name) for name in fields})
+        .order_by(key)
+    }
+    if group_by == "placement":
+        for placement_id in spend_by_placement:
+            grouped.setdefault(placement_id, {key: placement_id})
+    rows = []
+    for value in sorted(grouped, key=lambda v: (v is None, v)):
+        if group_by == "store" and value is None:
+            continue  # impressions and clicks happen before any store
+        spend = spend_by_placement.get(value) if group_by == "placement" and value else None
+        label = value.isoformat() if group_by == "day" else value
+        rows.append({group_by: label, **_metrics(grouped[value], spend)})
+    return {
+        "campaign": campaign.id,
+        "group_by": group_by,
+        "currency": campaign.brand.currency,
+        "totals": _metrics(totals, sum(spend_by_placement.values(), Decimal(0))),
+        "rows": rows,
+    }
+
+
+REPORT_COLUMNS = (
+    "impressions",
+    "clicks",
+    "claims",
+    "redemptions",
+    "voids",
+    "revenue",
+    "discount",
+    "spend",
+    "cost_per_redemption",
+    "roas",
+)
+
+
+def report_csv_rows(report: dict):
+    key = report["group_by"]
+    yield [key, *REPORT_COLUMNS]
+    for row in report["rows"]:
+        yield [row[key] if row[key] is not None else "organic", *(row[c] for c in REPORT_COLUMNS)]
+    yield ["total", *(report["totals"][c] for c in REPORT_COLUMNS)]

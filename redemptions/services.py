@@ -1,0 +1,666 @@
+"""The redemption service: the one place that validates, redeems and voids codes.
+
+Every guarantee is held by the database, not by Python: a redeem is one conditional UPDATE of
+the code row (``WHERE status = 'issued'``), backed by a partial unique index on live
+redemptions of unique codes; shared codes count uses under a ``use_count < max_uses`` bound
+(and a check constraint). Declines are answered from savepoints, so they never leave a partial
+write; every attempt, accepted or declined, leaves a RedemptionAttempt row.
+"""
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from config.observability import POS_ATTEMPTS
+from promotions import codes
+from promotions.models import Campaign, Code, Offer, Store
+from promotions.problems import Problem
+from promotions.services import offer_check_open
+from redemptions.canonical import (
+    CanonicalRequest,
+    Outcome,
+    RedeemRequest,
+    ValidateRequest,
+    VoidRequest,
+)
+from redemptions.models import (
+    FailureCounter,
+    IdempotencyKey,
+    PosCredential,
+    PosIntegration,
+    Redemption,
+    RedemptionAttempt,
+    key_hash,
+)
+
+logger = logging.getLogger(__name__)
+CENT = Decimal("0.01")
+
+
+class Decline(Exception):
+    def __init__(self, code: str, detail: str = "", *, retry_after: int | None = None):
+        super().__init__(code)
+        self.code = code
+        self.detail = detail or code.replace("_", " ").capitalize() + "."
+        self.retry_after = retry_after
+
+
+# --- Rewards ----------------------------------------------------------------------------------
+
+
+def discount_for(offer: Offer, basket_total: Decimal | None) -> Decimal | None:
+    """The amount the till takes off; never more than the basket."""
+    value = offer.reward_value
+    if offer.reward_type == Offer.Reward.PERCENT_OFF:
+        if basket_total is None:
+            return None
+        amount = basket_total * value / Decimal(100)
+    else:  # amount_off, free_item (item price), bogo (price of the free item)
+        amount = value
+    if basket_total is not None:
+        amount = min(amount, basket_total)
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _offer_summary(offer: Offer) -> tuple[dict, dict]:
+    return (
+        {"id": offer.id, "title": offer.title, "campaign": offer.campaign_id},
+        {
+            "type": offer.reward_type,
+            "value": str(offer.reward_value),
+            "pos_discount_ref": offer.pos_discount_ref,
+        },
+    )
+
+
+# --- Enumeration defence -----------------------------------------------------------------------
+
+
+def _scopes(integration: PosIntegration, store: Store) -> dict[str, int]:
+    return {
+        f"i:{integration.id}": settings.POS_FAILURE_THRESHOLD_INTEGRATION,
+        f"s:{store.id}": settings.POS_FAILURE_THRESHOLD_STORE,
+    }
+
+
+_COUNT_FAILURE_SQL = f"""
+    INSERT INTO {FailureCounter._meta.db_table} AS c (scope, failures, last_failure_at)
+    VALUES (%s, 1, %s)
+    ON CONFLICT (scope) DO UPDATE SET
+        failures = CASE WHEN c.last_failure_at <= %s THEN 1 ELSE c.failures + 1 END,
+        last_failure_at = EXCLUDED.last_failure_at
+    RETURNING failures
+"""
+
+
+def _count_failure(scopes: dict[str, int], now) -> bool:
+    """Count one failure per scope atomically; True if this one went past a threshold."""
+    past = False
+    with connection.cursor() as cursor:
+        for scope, threshold in sorted(scopes.items()):
+            cursor.execute(_COUNT_FAILURE_SQL, [scope, now, now - settings.POS_FAILURE_COOLDOWN])
+            past = past or cursor.fetchone()[0] > threshold
+    return past
+
+
+def _reset_failures(scopes: dict[str, int]) -> None:
+    FailureCounter.objects.filter(scope__in=scopes, failures__gt=0).update(failures=0)
+
+
+# --- Lookups -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    integration: PosIntegration
+    store: Store | None = None
+    code: Code | None = None
+    normalised: str = ""
+    eligible: bool = True  # the offer is valid at ctx.store
+    counters_dirty: bool = False  # some failure counter of these scopes is above zero
+
+    @property
+    def offer(self) -> Offer | None:
+        return self.code.offer if self.code else None
+
+
+# Hot path: each lookup below is one hand-written statement (the ORM's compilation cost more
+# than PostgreSQL's execution here; see docs/benchmarks.md). Tests cover every branch.
+_STORE_SQL = f"""
+    SELECT s.id, s.name,
+        NOT EXISTS (SELECT 1 FROM {PosIntegration.stores.through._meta.db_table} a
+                    WHERE a.posintegration_id = %(integration)s)
+        OR EXISTS (SELECT 1 FROM {PosIntegration.stores.through._meta.db_table} a
+                   WHERE a.posintegration_id = %(integration)s AND a.store_id = s.id),
+        COALESCE((SELECT json_agg(json_build_array(f.scope, f.failures, f.last_failure_at))
+                  FROM {FailureCounter._meta.db_table} f
+                  WHERE f.scope IN (%(integration_scope)s, 's:' || s.id) AND f.failures > 0), '[]')
+    FROM {Store._meta.db_table} s
+    WHERE s.brand_id = %(brand)s AND s.external_id = %(external_id)s
+"""
+
+_CODE_FIELDS = (
+    "id",
+    "kind",
+    "status",
+    "expires_at",
+    "max_uses",
+    "use_count",
+    "placement_id",
+    "customer_ref",
+    "offer_id",
+    "issued_at",
+)
+_OFFER_FIELDS = (
+    "status",
+    "valid_from",
+    "valid_until",
+    "min_basket",
+    "reward_type",
+    "reward_value",
+    "pos_discount_ref",
+    "title",
+    "campaign_id",
+    "code_prefix",
+)
+_CODE_SQL = f"""
+    SELECT {", ".join("c." + f for f in _CODE_FIELDS)}, {", ".join("o." + f for f in _OFFER_FIELDS)},
+        cp.starts_at, cp.ends_at,
+        NOT EXISTS (SELECT 1 FROM {Offer.stores.through._meta.db_table} e WHERE e.offer_id = o.id)
+        OR EXISTS (SELECT 1 FROM {Offer.stores.through._meta.db_table} e
+                   WHERE e.offer_id = o.id AND e.store_id = %(store)s)
+    FROM {Code._meta.db_table} c
+    JOIN {Offer._meta.db_table} o ON o.id = c.offer_id
+    JOIN {Campaign._meta.db_table} cp ON cp.id = o.campaign_id
+    WHERE c.code = %(code)s AND cp.brand_id = %(brand)s
+"""
+
+
+def _resolve_store(ctx: _Context, store_ref: str, now) -> Store:
+    """The store, whether this integration may use it, and whether it is locked out."""
+    integration = ctx.integration
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STORE_SQL,
+            {
+                "integration": integration.id,
+                "integration_scope": f"i:{integration.id}",
+                "brand": integration.brand_id,
+                "external_id": store_ref,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None or not row[2]:
+        raise Decline("unknown_store", "This store is not known to this POS integration.")
+    ctx.store = Store(id=row[0], name=row[1], brand_id=integration.brand_id, external_id=store_ref)
+    counters = row[3] if isinstance(row[3], list) else json.loads(row[3])
+    ctx.counters_dirty = bool(counters)
+    thresholds = _scopes(integration, ctx.store)
+    cooldown = settings.POS_FAILURE_COOLDOWN
+    waits = [
+        int((last + cooldown - now).total_seconds()) + 1
+        for scope, failures, last in (
+            (scope, failures, datetime.fromisoformat(last)) for scope, failures, last in counters
+        )
+        if failures >= thresholds[scope] and last > now - cooldown
+    ]
+    if waits:
+        raise Decline("too_many_failures", "Too many unknown codes; wait.", retry_after=max(waits))
+    return ctx.store
+
+
+def _resolve_code(ctx: _Context, raw: str, now) -> Code:
+    """Find the code or count a failure. A bad check symbol costs no query but counts the same."""
+    ctx.normalised = codes.normalise(raw or "")
+    row = None
+    if codes.is_valid(ctx.normalised):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CODE_SQL,
+                {"code": ctx.normalised, "brand": ctx.integration.brand_id, "store": ctx.store.id},
+            )
+            row = cursor.fetchone()
+    if row is None:
+        if _count_failure(_scopes(ctx.integration, ctx.store), now):
+            raise Decline(
+                "too_many_failures",
+                "Too many unknown codes; wait.",
+                retry_after=int(settings.POS_FAILURE_COOLDOWN.total_seconds()),
+            )
+        raise Decline("unknown_code", "No such code.")
+    n_code, n_offer = len(_CODE_FIELDS), len(_OFFER_FIELDS)
+    code = Code(code=ctx.normalised, **dict(zip(_CODE_FIELDS, row[:n_code], strict=True)))
+    offer = Offer(
+        id=code.offer_id, **dict(zip(_OFFER_FIELDS, row[n_code : n_code + n_offer], strict=True))
+    )
+    starts_at, ends_at, ctx.eligible = row[n_code + n_offer :]
+    offer.campaign = Campaign(
+        id=offer.campaign_id,
+        brand_id=ctx.integration.brand_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+    )
+    code.offer = offer
+    ctx.code = code
+    return code
+
+
+def _check_redeemable(ctx: _Context, basket_total: Decimal | None, now) -> None:
+    code, offer = ctx.code, ctx.offer
+    if code.status == Code.Status.VOIDED:
+        raise Decline("code_revoked", "This code was revoked.")
+    try:
+        offer_check_open(offer, now)
+    except Problem as problem:
+        raise Decline(problem.code, problem.detail) from None
+    if code.status == Code.Status.EXPIRED or (code.expires_at and code.expires_at <= now):
+        raise Decline("expired", "This code has expired.")
+    if code.kind == Code.Kind.UNIQUE and code.status == Code.Status.REDEEMED:
+        raise Decline("already_redeemed", "This code was already redeemed.")
+    if (
+        code.kind == Code.Kind.SHARED
+        and code.max_uses is not None
+        and code.use_count >= code.max_uses
+    ):
+        raise Decline("cap_reached", "This code has no uses left.")
+    if not ctx.eligible:
+        raise Decline("store_not_eligible", "The offer is not valid at this store.")
+    if basket_total is not None and basket_total < offer.min_basket:
+        raise Decline("min_basket_not_met", f"The basket must be at least {offer.min_basket}.")
+
+
+def _accepted(ctx: _Context, basket_total, **fields) -> Outcome:
+    offer, reward = _offer_summary(ctx.offer)
+    return Outcome(
+        accepted=True,
+        offer=offer,
+        reward=reward,
+        discount=discount_for(ctx.offer, basket_total),
+        basket_total=basket_total,
+        code_last4=ctx.normalised[-4:],
+        **fields,
+    )
+
+
+def _from_redemption(redemption: Redemption, *, replayed: bool) -> Outcome:
+    offer, reward = _offer_summary(redemption.offer)
+    return Outcome(
+        accepted=True,
+        redemption_id=redemption.id,
+        redemption_status=redemption.status,
+        offer=offer,
+        reward=reward,
+        discount=redemption.discount,
+        basket_total=redemption.basket_total,
+        code_last4=redemption.code.code[-4:],
+        replayed=replayed,
+    )
+
+
+def _record_attempt(
+    ctx: _Context, action: str, outcome: Outcome, transaction_id: str = "", store_ref: str = ""
+) -> None:
+    result = "accepted" if outcome.accepted else "declined"
+    POS_ATTEMPTS.labels(ctx.integration.adapter, action, result, outcome.decline_code).inc()
+    logger.info(
+        "pos %s %s %s code ...%s store %s integration %s",
+        action,
+        result,
+        outcome.decline_code or "-",
+        (ctx.normalised or "")[-4:],
+        store_ref or "-",
+        ctx.integration.id,
+    )
+    RedemptionAttempt.objects.create(
+        integration_id=ctx.integration.id,
+        brand_id=ctx.integration.brand_id,
+        action=action,
+        accepted=outcome.accepted,
+        decline_code=outcome.decline_code,
+        code_last4=(ctx.normalised or "")[-4:],
+        code_id=ctx.code.id if ctx.code else None,
+        offer_id=ctx.code.offer_id if ctx.code else None,
+        store_id=ctx.store.id if ctx.store else None,
+        store_ref=store_ref[:64],
+        transaction_id=transaction_id[:100],
+        redemption_id=outcome.redemption_id,
+    )
+
+
+def _declined(ctx: _Context, decline: Decline) -> Outcome:
+    offer = reward = None
+    if ctx.offer is not None and decline.code not in ("unknown_code", "too_many_failures"):
+        offer, reward = _offer_summary(ctx.offer)
+    return Outcome(
+        accepted=False,
+        decline_code=decline.code,
+        detail=decline.detail,
+        offer=offer,
+        reward=reward,
+        retry_after=decline.retry_after,
+    )
+
+
+# --- Validate, redeem, void --------------------------------------------------------------------
+
+
+def code_validate(integration: PosIntegration, request: ValidateRequest) -> Outcome:
+    """Would this code redeem here, now? Changes nothing but the failure counters."""
+    now = timezone.now()
+    ctx = _Context(integration)
+    try:
+        _resolve_store(ctx, request.store_id, now)
+        _resolve_code(ctx, request.code, now)
+        _check_redeemable(ctx, request.basket_total, now)
+    except Decline as decline:
+        outcome = _declined(ctx, decline)
+    else:
+        outcome = _accepted(ctx, request.basket_total)
+    _record_attempt(ctx, RedemptionAttempt.Action.VALIDATE, outcome, store_ref=request.store_id)
+    return outcome
+
+
+def redemption_record(integration: PosIntegration, request: RedeemRequest) -> Outcome:
+    """Redeem a code exactly once. A retry of the same sale (natural key) replays the outcome."""
+    from promotions.enqueue import publish_on_commit
+    from redemptions.tasks import attribute_redemption
+
+    now = timezone.now()
+    ctx = _Context(integration)
+    try:
+        # Lookups and failure counting stay outside the savepoint: a decline keeps its count.
+        _resolve_store(ctx, request.store_id, now)
+        _resolve_code(ctx, request.code, now)
+        try:
+            _check_redeemable(ctx, request.basket_total, now)
+            with transaction.atomic():
+                outcome = _redeem(ctx, request, now)
+        except Decline:
+            # A retry of a sale that already went through: replay it (natural key).
+            outcome = _natural_key_replay(ctx, request)
+            if outcome is None:
+                raise
+        if ctx.counters_dirty:
+            _reset_failures(_scopes(integration, ctx.store))
+        if not outcome.replayed:
+            publish_on_commit(attribute_redemption, outcome.redemption_id)
+    except Decline as decline:
+        outcome = _declined(ctx, decline)
+    _record_attempt(
+        ctx, RedemptionAttempt.Action.REDEEM, outcome, request.transaction_id, request.store_id
+    )
+    return outcome
+
+
+def _natural_key_replay(ctx: _Context, request: RedeemRequest) -> Outcome | None:
+    existing = (
+        Redemption.objects.select_related("offer", "code")
+        .filter(
+            integration_id=ctx.integration.id,
+            transaction_id=request.transaction_id,
+            code_id=ctx.code.id,
+        )
+        .first()
+    )
+    return _from_redemption(existing, replayed=True) if existing else None
+
+
+def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
+    code = ctx.code
+    claimable = Code.objects.filter(id=code.id, status=Code.Status.ISSUED).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+    if code.kind == Code.Kind.UNIQUE:
+        won = claimable.update(status=Code.Status.REDEEMED, use_count=1, redeemed_at=now)
+    else:
+        won = claimable.filter(Q(max_uses__isnull=True) | Q(use_count__lt=F("max_uses"))).update(
+            use_count=F("use_count") + 1, redeemed_at=now
+        )
+    if not won:  # another till won the row lock first (the caller replays a retried sale)
+        if code.kind == Code.Kind.UNIQUE:
+            raise Decline("already_redeemed", "This code was already redeemed.")
+        raise Decline("cap_reached", "This code has no uses left.")
+    try:  # the caller's savepoint undoes the code update if this insert is refused
+        redemption = Redemption.objects.create(
+            code_id=code.id,
+            unique_code=code.kind == Code.Kind.UNIQUE,
+            offer_id=code.offer_id,
+            campaign_id=ctx.offer.campaign_id,
+            brand_id=ctx.integration.brand_id,
+            placement_id=code.placement_id,
+            customer_ref=code.customer_ref,
+            store_id=ctx.store.id,
+            integration_id=ctx.integration.id,
+            transaction_id=request.transaction_id,
+            basket_total=request.basket_total,
+            discount=discount_for(ctx.offer, request.basket_total),
+            occurred_at=request.occurred_at or now,
+            redeemed_at=now,
+        )
+    except IntegrityError:
+        raise Decline("already_redeemed", "This code was already redeemed.") from None
+    redemption.offer = ctx.offer
+    redemption.code = code
+    return _from_redemption(redemption, replayed=False)
+
+
+def redemption_void(integration: PosIntegration, request: VoidRequest) -> Outcome:
+    """Void a redemption once, within the void window; its code becomes redeemable again."""
+    from promotions.enqueue import publish_on_commit
+    from redemptions.tasks import unattribute_redemption
+
+    now = timezone.now()
+    ctx = _Context(integration)
+    try:
+        with transaction.atomic():
+            target = _void_target(integration, request)
+            if target is None:
+                raise Decline("redemption_not_found", "No such redemption.")
+            ctx.code, ctx.store, ctx.normalised = target.code, target.store, target.code.code
+            voided = Redemption.objects.filter(
+                id=target.id,
+                status=Redemption.Status.REDEEMED,
+                redeemed_at__gt=now - settings.VOID_WINDOW,
+            ).update(
+                status=Redemption.Status.VOIDED,
+                voided_at=now,
+                void_reason=request.reason[:200],
+                rollup_dirty=True,
+            )
+            if not voided:
+                target.refresh_from_db(fields=["status"])
+                if target.status == Redemption.Status.VOIDED:
+                    raise Decline("already_voided", "This redemption was already voided.")
+                raise Decline("void_window_passed", "Too late to void this redemption.")
+            if target.unique_code:
+                Code.objects.filter(id=target.code_id, status=Code.Status.REDEEMED).update(
+                    status=Code.Status.ISSUED, use_count=0, redeemed_at=None
+                )
+            else:
+                Code.objects.filter(id=target.code_id, use_count__gt=0).update(
+                    use_count=F("use_count") - 1
+                )
+            target.status, target.voided_at = Redemption.Status.VOIDED, now
+            outcome = _from_redemption(target, replayed=False)
+            publish_on_commit(unattribute_redemption, target.id)
+    except Decline as decline:
+        outcome = _declined(ctx, decline)
+    _record_attempt(ctx, RedemptionAttempt.Action.VOID, outcome, request.transaction_id or "")
+    return outcome
+
+
+def _void_target(integration: PosIntegration, request: VoidRequest) -> Redemption | None:
+    qs = Redemption.objects.select_related("offer", "code", "store").filter(
+        brand_id=integration.brand_id
+    )
+    if request.redemption_id is not None:
+        return qs.filter(id=request.redemption_id).first()
+    if request.transaction_id:
+        qs = qs.filter(integration_id=integration.id, transaction_id=request.transaction_id)
+        if request.code:
+            qs = qs.filter(code__code=codes.normalise(request.code))
+        return qs.order_by("-redeemed_at").first()
+    return None
+
+
+HANDLERS: dict[type, Callable[[PosIntegration, CanonicalRequest], Outcome]] = {
+    ValidateRequest: code_validate,
+    RedeemRequest: redemption_record,
+    VoidRequest: redemption_void,
+}
+
+
+def pos_request_handle(integration: PosIntegration, request: CanonicalRequest) -> Outcome:
+    return HANDLERS[type(request)](integration, request)
+
+
+# --- Idempotency -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: bytes
+    content_type: str
+    headers: dict = field(default_factory=dict)
+    replayed: bool = False
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(b"%s %s\n%s" % (method.encode(), path.encode(), body)).hexdigest()
+
+
+def idempotent_call(
+    integration: PosIntegration,
+    key: str | None,
+    fingerprint: str,
+    produce: Callable[[], StoredResponse],
+) -> StoredResponse:
+    """Run ``produce`` at most once per (integration, key); later calls replay its response.
+
+    The key row is written in the same transaction as the redemption, so both commit or
+    neither does. While the first call runs, a transaction-scoped advisory lock marks the
+    key as in flight and a concurrent retry gets ``409`` with ``Retry-After``.
+    """
+    if not key:
+        with transaction.atomic():
+            return produce()
+    if len(key) > 255:
+        raise Problem(400, "validation_error", "Idempotency-Key is at most 255 characters.")
+    with transaction.atomic():
+        existing = _idempotency_lock_and_find(integration.id, key)
+        if existing is not None:
+            created_at, request_hash, status, body, content_type = existing
+            if created_at > timezone.now() - settings.IDEMPOTENCY_TTL:
+                if request_hash != fingerprint:
+                    raise Problem(
+                        422,
+                        "idempotency_key_reused",
+                        "This Idempotency-Key was used with a different request.",
+                    )
+                return StoredResponse(status, bytes(body), content_type, replayed=True)
+            IdempotencyKey.objects.filter(integration_id=integration.id, key=key).delete()
+        response = produce()
+        if response.status < 500 and response.status != 429:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _IDEMPOTENCY_INSERT_SQL,
+                    [
+                        integration.id,
+                        key,
+                        fingerprint,
+                        response.status,
+                        response.body,
+                        response.content_type,
+                        timezone.now(),
+                    ],
+                )
+                if cursor.rowcount == 0:  # SQLite has no advisory locks: the unique key decides
+                    raise _in_flight()
+        return response
+
+
+_IDEMPOTENCY_FIND = f"""
+    SELECT created_at, request_hash, response_status, response_body, response_content_type
+    FROM {IdempotencyKey._meta.db_table} WHERE integration_id = %s AND key = %s
+"""
+_IDEMPOTENCY_INSERT_SQL = f"""
+    INSERT INTO {IdempotencyKey._meta.db_table} (integration_id, key, request_hash,
+        response_status, response_body, response_content_type, created_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (integration_id, key) DO NOTHING
+"""
+
+
+def _idempotency_lock_and_find(integration_id: int, key: str):
+    """Take the key's in-flight lock (transaction-scoped) and read a stored response, at once."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(_IDEMPOTENCY_FIND, [integration_id, key])
+            return cursor.fetchone()
+        cursor.execute(
+            f"SELECT pg_try_advisory_xact_lock(%s, hashtext(%s)), found.* FROM (SELECT 1) one "
+            f"LEFT JOIN ({_IDEMPOTENCY_FIND}) found ON true",
+            [integration_id, key, integration_id, key],
+        )
+        locked, *found = cursor.fetchone()
+    if not locked:
+        raise _in_flight()
+    return found if found[0] is not None else None
+
+
+def _in_flight() -> Problem:
+    return Problem(
+        409,
+        "request_in_flight",
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def idempotency_keys_purge() -> int:
+    cutoff = timezone.now() - settings.IDEMPOTENCY_TTL
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+# --- Integrations and credentials ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    credential: PosCredential
+    api_key: str
+    signing_secret: str
+
+
+def pos_credential_issue(
+    integration: PosIntegration, api_key: str | None = None
+) -> IssuedCredential:
+    """A new API key and signing secret; the old ones stay valid until revoked (rotation)."""
+    api_key = api_key or PosCredential.new_key()
+    secret = PosCredential.new_secret()
+    credential = PosCredential.objects.create(
+        integration=integration,
+        key_prefix=api_key[:10],
+        key_hash=key_hash(api_key),
+        signing_secret=secret,
+    )
+    return IssuedCredential(credential, api_key, secret)
+
+
+def pos_credentials_revoke_old(integration: PosIntegration, keep: PosCredential) -> int:
+    return (
+        PosCredential.objects.filter(integration=integration, revoked_at__isnull=True)
+        .exclude(id=keep.id)
+        .update(revoked_at=timezone.now())
+    )

@@ -1,0 +1,243 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from config.celery import app as celery_app
+from tests.factories import BrandFactory, CampaignFactory, OfferFactory, StoreFactory, marketer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def client_api():
+    return APIClient()
+
+
+@pytest.fixture
+def brand(db):
+    return BrandFactory()
+
+
+@pytest.fixture
+def other_brand(db):
+    return BrandFactory()
+
+
+@pytest.fixture
+def store(brand):
+    return StoreFactory(brand=brand)
+
+
+@pytest.fixture
+def campaign(brand):
+    return CampaignFactory(brand=brand)
+
+
+@pytest.fixture
+def offer(campaign):
+    return OfferFactory(campaign=campaign)
+
+
+@pytest.fixture
+def app_client(brand):
+    client = APIClient()
+    client.credentials(HTTP_X_APP_KEY=brand.app_key)
+    return client
+
+
+@pytest.fixture
+def marketer_client(brand):
+    _, token = marketer(brand)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Worker:
+    """A real ``celery worker`` process against the test database and the test broker."""
+
+    def __init__(self, extra_env=None, concurrency=1, beat=False, broker_url=None):
+        self.extra_env = extra_env or {}
+        self.concurrency = concurrency
+        self.beat = beat
+        self.broker_url = broker_url
+        self.process = None
+        self.log = ROOT / "test-artifacts" / f"worker-{os.getpid()}-{time.time_ns()}.log"
+
+    def start(self):
+        self.log.parent.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "CELERY_BROKER_URL": self.broker_url or settings.CELERY_BROKER_URL,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "DATABASE_POOL": "false",
+            **self.extra_env,
+        }
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={self.concurrency}",
+                "--pool=prefork",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"test-{time.time_ns()}@%h",
+                *(["-B", "--schedule", str(self.log.with_suffix(".beat"))] if self.beat else []),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if "ready." in self.log.read_text():
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker did not start:\n{self.log.read_text()[-3000:]}")
+
+    def children(self) -> list[int]:
+        """PIDs of the pool's child processes (where tasks run)."""
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in out.stdout.split()]
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(timeout=30)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def broker(transactional_db):
+    """Publish to the real Redis broker (not in-process) for the duration of the test."""
+    if not settings.CELERY_BROKER_URL:
+        pytest.skip("no CELERY_BROKER_URL")
+    celery_app.conf.task_always_eager = False
+    with celery_app.connection_for_write() as conn:
+        conn.default_channel.client.flushdb()
+    yield celery_app
+    celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def celery_worker(broker):
+    worker = Worker().start()
+    yield worker
+    worker.stop()
+
+
+ORIGINAL_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+
+
+def use_broker(url: str | None) -> None:
+    """Point this process's publishing at ``url`` (``None``: back to the suite's broker).
+
+    Celery reads CELERY_BROKER_URL from the environment before its own configuration, and
+    kombu's connection pools are global: both are reset here.
+    """
+    from kombu import pools
+
+    url = url or ORIGINAL_BROKER_URL
+    os.environ["CELERY_BROKER_URL"] = url
+    celery_app.conf.broker_url = url
+    pools.reset()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+class RedisServer:
+    """A Redis of the test's own on a spare port, so it can be stopped for real."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(
+            lambda: (
+                subprocess.run(
+                    ["redis-cli", "-p", str(self.port), "ping"], capture_output=True
+                ).returncode
+                == 0
+            ),
+            timeout=10,
+        )
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def wait_until(predicate, timeout=30.0, interval=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+@pytest.fixture
+def pos(brand, store):
+    from tests.factories import pos_integration
+
+    return pos_integration(brand)
+
+
+@pytest.fixture
+def till(pos):
+    """An API client authenticated as the brand's generic POS integration."""
+    _, api_key, _ = pos
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return client
