@@ -80,10 +80,17 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 if IS_POSTGRES:
     # psycopg 3's connection pool: one pool per process, shared by its threads.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # Server-side binding lets psycopg prepare statements a pooled connection repeats; measured
-    # at about 4% on the redeem path here, and it caps a query at 65,535 parameters: off.
+    # Server-side binding with prepared statements: psycopg prepares a statement a pooled
+    # connection has run DATABASE_PREPARE_THRESHOLD times, so PostgreSQL stops planning it anew
+    # (planning cost more than executing on the redeem, claim and tracking paths; see
+    # docs/benchmarks.md). Server-side binding caps a query at 65,535 parameters, which the bulk
+    # paths respect (batch sizes below it).
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
-        "DATABASE_SERVER_SIDE_BINDING", default=False
+        "DATABASE_SERVER_SIDE_BINDING", default=True
+    )
+    _prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="2")  # empty: never
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
+        int(_prepare_threshold) if _prepare_threshold else None
     )
     if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -200,6 +207,9 @@ ATTRIBUTION_HALF_LIFE = timedelta(days=env.float("ATTRIBUTION_HALF_LIFE_DAYS", d
 ATTRIBUTION_SWEEP_MIN_AGE = timedelta(
     seconds=env.float("ATTRIBUTION_SWEEP_MIN_AGE_SECONDS", default=20)
 )
+# One attribution run per burst of redemptions (promotions.enqueue.publish_coalesced_on_commit);
+# 0 publishes one task per redemption.
+ATTRIBUTION_PUBLISH_WINDOW = env.float("ATTRIBUTION_PUBLISH_WINDOW_SECONDS", default=0.25)
 IDEMPOTENCY_TTL = timedelta(hours=env.int("IDEMPOTENCY_TTL_HOURS", default=24))
 SIGNATURE_TOLERANCE_SECONDS = env.int("SIGNATURE_TOLERANCE_SECONDS", default=300)
 POS_FAILURE_THRESHOLD_STORE = env.int("POS_FAILURE_THRESHOLD_STORE", default=10)

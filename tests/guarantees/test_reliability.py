@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
 from promotions import codes
-from promotions.enqueue import publish_on_commit
+from promotions.enqueue import forget_pending, publish_coalesced_on_commit, publish_on_commit
 from redemptions import services, tasks
 from redemptions.models import IdempotencyKey, Redemption, RedemptionAttempt
 from tests.concurrency import run_concurrently
@@ -209,3 +209,22 @@ def test_check_deploy_is_clean_with_production_settings():
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_coalesced_publishing_sends_one_run_per_window_and_nothing_for_a_rollback(broker):
+    client = broker.connection_for_write().default_channel.client
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        publish_coalesced_on_commit(tasks.attribute_redemption, 1, window=30)
+        raise RuntimeError("the sale failed")
+    assert client.llen("celery") == 0
+    for redemption_id in range(2, 7):
+        with transaction.atomic():
+            publish_coalesced_on_commit(tasks.attribute_redemption, redemption_id, window=30)
+    assert client.llen("celery") == 1
+    forget_pending()  # as after a broker error: the next commit publishes again
+    with transaction.atomic():
+        publish_coalesced_on_commit(tasks.attribute_redemption, 7, window=30)
+    assert client.llen("celery") == 2

@@ -95,7 +95,7 @@ class Redemptions(RuleBasedStateMachine):
         self.counter += 1
         request = RedeemRequest(code, self.store.external_id, f"C{self.counter}", Decimal("10"))
         with mock.patch.object(
-            Redemption.objects, "create", side_effect=RuntimeError("killed")
+            services, "_redemption_insert", side_effect=RuntimeError("killed")
         ) as insert:
             try:
                 with transaction.atomic():

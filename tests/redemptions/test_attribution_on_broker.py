@@ -202,3 +202,26 @@ def test_a_worker_killed_mid_attribution_leaves_exactly_one_set_of_credits(broke
         blocker.close()
         watcher.close()
         worker.stop()
+
+
+def test_a_burst_of_redeems_is_attributed_by_one_coalesced_run(broker, shop, settings):
+    """Five redeems within the publish window send one message; its run attributes all five.
+
+    The worker runs without beat, so no sweep can stand in for the coalesced run.
+    """
+    settings.ATTRIBUTION_PUBLISH_WINDOW = 2.0
+    queue = broker.connection_for_write().default_channel.client
+    codes = [shop["claim"](f"c-burst-{i}") for i in range(5)]
+    ids = [shop["redeem"](code, f"T-B{i}").json()["redemption_id"] for i, code in enumerate(codes)]
+    assert queue.llen("celery") == 1  # one delayed run, not five tasks
+
+    worker = Worker().start()
+    try:
+        done = wait_until(
+            lambda: Redemption.objects.filter(id__in=ids, attributed_at__isnull=False).count() == 5,
+            timeout=30,
+        )
+        assert done, worker.log.read_text()[-3000:]
+        assert Attribution.objects.filter(redemption_id__in=ids).count() == 5
+    finally:
+        worker.stop()
