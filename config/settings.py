@@ -80,15 +80,13 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 if IS_POSTGRES:
     # psycopg 3's connection pool: one pool per process, shared by its threads.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # Server-side binding with prepared statements: psycopg prepares a statement a pooled
-    # connection has run DATABASE_PREPARE_THRESHOLD times, so PostgreSQL stops planning it anew
-    # (planning cost more than executing on the redeem, claim and tracking paths; see
-    # docs/benchmarks.md). Server-side binding caps a query at 65,535 parameters, which the bulk
-    # paths respect (batch sizes below it).
+    # The hot paths prepare their own statements (promotions/sql.py). Preparing every query
+    # (server-side binding with a prepare threshold) also prepares the bulk paths' long IN
+    # lists, for which PostgreSQL then picks generic plans that are far slower: off by default.
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
-        "DATABASE_SERVER_SIDE_BINDING", default=True
+        "DATABASE_SERVER_SIDE_BINDING", default=False
     )
-    _prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="2")  # empty: never
+    _prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="")  # empty: never
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
         int(_prepare_threshold) if _prepare_threshold else None
     )

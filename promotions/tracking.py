@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from config.observability import TOUCHPOINTS
 from promotions.models import Brand, Campaign, Placement, Touchpoint
 from promotions.problems import Problem, problem_response
+from promotions.sql import prepared_cursor
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 MAX_BATCH = 10_000
@@ -61,7 +62,7 @@ def _record_touch(token: str, kind: str, customer_ref: str, click_id: str) -> st
     """Record one touch; the placement's destination, or None for an unknown token."""
     now = timezone.now()
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 _TOUCH_SQL,
                 {

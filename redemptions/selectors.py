@@ -1,5 +1,6 @@
 from django.db import connection
 
+from promotions.sql import prepared_cursor
 from redemptions.models import PosCredential, PosIntegration, key_hash
 
 # Hot path (every POS call starts here): one hand-written statement, prepared once per pooled
@@ -22,7 +23,7 @@ def integration_for_key(api_key: str) -> PosIntegration | None:
     """The active integration whose live (unrevoked) credential matches ``api_key``."""
     if not api_key:
         return None
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_INTEGRATION_FOR_KEY_SQL, [key_hash(api_key)])
         row = cursor.fetchone()
     if row is None:

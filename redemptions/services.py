@@ -25,6 +25,7 @@ from promotions import codes
 from promotions.models import Campaign, Code, Offer, Store
 from promotions.problems import Problem
 from promotions.services import offer_check_open
+from promotions.sql import prepared_cursor
 from redemptions.canonical import (
     CanonicalRequest,
     Outcome,
@@ -105,7 +106,7 @@ _COUNT_FAILURE_SQL = f"""
 def _count_failure(scopes: dict[str, int], now) -> bool:
     """Count one failure per scope atomically; True if this one went past a threshold."""
     past = False
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         for scope, threshold in sorted(scopes.items()):
             cursor.execute(_COUNT_FAILURE_SQL, [scope, now, now - settings.POS_FAILURE_COOLDOWN])
             past = past or cursor.fetchone()[0] > threshold
@@ -188,7 +189,7 @@ _CODE_SQL = f"""
 def _resolve_store(ctx: _Context, store_ref: str, now) -> Store:
     """The store, whether this integration may use it, and whether it is locked out."""
     integration = ctx.integration
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _STORE_SQL,
             {
@@ -223,7 +224,7 @@ def _resolve_code(ctx: _Context, raw: str, now) -> Code:
     ctx.normalised = codes.normalise(raw or "")
     row = None
     if codes.is_valid(ctx.normalised):
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 _CODE_SQL,
                 {"code": ctx.normalised, "brand": ctx.integration.brand_id, "store": ctx.store.id},
@@ -320,7 +321,7 @@ def _record_attempt(
         store_ref or "-",
         ctx.integration.id,
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _ATTEMPT_INSERT_SQL,
             [
@@ -471,7 +472,7 @@ def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
         occurred_at=request.occurred_at or now,
         redeemed_at=now,
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _CODE_TAKE_SQL if unique else _SHARED_CODE_USE_SQL,
             {
@@ -495,7 +496,7 @@ def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
 def _redemption_insert(redemption: Redemption) -> int:
     at = connection.ops.adapt_datetimefield_value
     money = connection.ops.adapt_decimalfield_value
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _REDEMPTION_INSERT_SQL,
             [
@@ -637,7 +638,7 @@ def idempotent_call(
             IdempotencyKey.objects.filter(integration_id=integration.id, key=key).delete()
         response = produce()
         if response.status < 500 and response.status != 429:
-            with connection.cursor() as cursor:
+            with prepared_cursor() as cursor:
                 cursor.execute(
                     _IDEMPOTENCY_INSERT_SQL,
                     [
@@ -669,7 +670,7 @@ _IDEMPOTENCY_INSERT_SQL = f"""
 
 def _idempotency_lock_and_find(integration_id: int, key: str):
     """Take the key's in-flight lock (transaction-scoped) and read a stored response, at once."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.execute(_IDEMPOTENCY_FIND, [integration_id, key])
             return cursor.fetchone()
