@@ -80,15 +80,10 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 if IS_POSTGRES:
     # psycopg 3's connection pool: one pool per process, shared by its threads.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # The hot paths prepare their own statements (promotions/sql.py). Preparing every query
-    # (server-side binding with a prepare threshold) also prepares the bulk paths' long IN
-    # lists, for which PostgreSQL then picks generic plans that are far slower: off by default.
+    # The hot paths prepare their own statements (promotions/sql.py); the ORM's queries stay
+    # unprepared (Django's default), since prepared long IN lists got far slower generic plans.
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
         "DATABASE_SERVER_SIDE_BINDING", default=False
-    )
-    _prepare_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="")  # empty: never
-    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
-        int(_prepare_threshold) if _prepare_threshold else None
     )
     if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {

@@ -8,48 +8,33 @@ through ``prepared_cursor`` are prepared, on the same connection and in the same
 the ORM's work.
 """
 
-import time
 from contextlib import contextmanager
 
 import psycopg
 from django.db import connection
 
 
-class _PreparedCursor:
-    def __init__(self, raw: psycopg.Cursor):
-        self._raw = raw
+class _PreparingCursor(psycopg.Cursor):
+    """Server-side binding, and every statement prepared once per connection."""
 
-    def execute(self, sql: str, params=None):
-        started = time.monotonic()
-        try:
-            with connection.wrap_database_errors:  # IntegrityError and friends, as Django's
-                self._raw.execute(sql, params, prepare=True)
-        finally:
-            if connection.queries_logged:  # DEBUG and CaptureQueriesContext see these too
-                connection.queries_log.append(
-                    {"sql": sql, "time": f"{time.monotonic() - started:.3f}"}
-                )
-
-    def fetchone(self):
-        return self._raw.fetchone()
-
-    def fetchall(self):
-        return self._raw.fetchall()
-
-    @property
-    def rowcount(self) -> int:
-        return self._raw.rowcount
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
 
 
 @contextmanager
 def prepared_cursor():
-    """A cursor whose statements PostgreSQL prepares once per connection (a plain one elsewhere)."""
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
+    """A cursor whose statements PostgreSQL prepares (a plain one on other databases).
+
+    It is wrapped like any Django cursor: errors arrive as Django's (``IntegrityError``), a
+    broken transaction is refused, and DEBUG / ``CaptureQueriesContext`` see its queries.
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
             yield cursor
-            return
-        raw = psycopg.Cursor(connection.connection)
-        try:
-            yield _PreparedCursor(raw)
-        finally:
-            raw.close()
+        return
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = _PreparingCursor(connection.connection)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(raw) as cursor:
+        yield cursor

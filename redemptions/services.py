@@ -307,6 +307,16 @@ def _from_redemption(redemption: Redemption, *, replayed: bool) -> Outcome:
     )
 
 
+# Hot path: the attempt log and the redemption are written with hand-written statements (the
+# ORM's per-call compilation of a 15-column INSERT cost more than PostgreSQL's execution).
+_ATTEMPT_INSERT_SQL = f"""
+    INSERT INTO {RedemptionAttempt._meta.db_table} (integration_id, brand_id, action, accepted,
+        decline_code, code_last4, code_id, offer_id, store_id, store_ref, transaction_id,
+        redemption_id, created_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+
 def _record_attempt(
     ctx: _Context, action: str, outcome: Outcome, transaction_id: str = "", store_ref: str = ""
 ) -> None:
@@ -340,16 +350,6 @@ def _record_attempt(
                 connection.ops.adapt_datetimefield_value(timezone.now()),
             ],
         )
-
-
-# Hot path: the attempt log and the redemption are written with hand-written statements (the
-# ORM's per-call compilation of a 15-column INSERT cost more than PostgreSQL's execution).
-_ATTEMPT_INSERT_SQL = f"""
-    INSERT INTO {RedemptionAttempt._meta.db_table} (integration_id, brand_id, action, accepted,
-        decline_code, code_last4, code_id, offer_id, store_id, store_ref, transaction_id,
-        redemption_id, created_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-"""
 
 
 def _declined(ctx: _Context, decline: Decline) -> Outcome:
@@ -455,7 +455,6 @@ _REDEMPTION_INSERT_SQL = f"""
 def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
     """Take the code (one conditional UPDATE) and record the redemption, inside a savepoint."""
     code, unique = ctx.code, ctx.code.kind == Code.Kind.UNIQUE
-    at = connection.ops.adapt_datetimefield_value
     redemption = Redemption(
         code=code,
         unique_code=unique,
@@ -477,7 +476,7 @@ def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
             _CODE_TAKE_SQL if unique else _SHARED_CODE_USE_SQL,
             {
                 "id": code.id,
-                "now": at(now),
+                "now": connection.ops.adapt_datetimefield_value(now),
                 "issued": Code.Status.ISSUED,
                 "redeemed": Code.Status.REDEEMED,
             },
@@ -486,38 +485,37 @@ def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
             if unique:
                 raise Decline("already_redeemed", "This code was already redeemed.")
             raise Decline("cap_reached", "This code has no uses left.")
-    try:  # the caller's savepoint undoes the code update if this insert is refused
-        redemption.id = _redemption_insert(redemption)
-    except IntegrityError:
-        raise Decline("already_redeemed", "This code was already redeemed.") from None
+        try:  # the caller's savepoint undoes the code update if this insert is refused
+            redemption.id = _redemption_insert(cursor, redemption)
+        except IntegrityError:
+            raise Decline("already_redeemed", "This code was already redeemed.") from None
     return _from_redemption(redemption, replayed=False)
 
 
-def _redemption_insert(redemption: Redemption) -> int:
+def _redemption_insert(cursor, redemption: Redemption) -> int:
     at = connection.ops.adapt_datetimefield_value
     money = connection.ops.adapt_decimalfield_value
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            _REDEMPTION_INSERT_SQL,
-            [
-                redemption.code_id,
-                redemption.unique_code,
-                redemption.offer_id,
-                redemption.campaign_id,
-                redemption.brand_id,
-                redemption.placement_id,
-                redemption.customer_ref,
-                redemption.store_id,
-                redemption.integration_id,
-                redemption.transaction_id,
-                money(redemption.basket_total, 12, 2),
-                money(redemption.discount, 12, 2),
-                redemption.status,
-                at(redemption.occurred_at),
-                at(redemption.redeemed_at),
-            ],
-        )
-        return cursor.fetchone()[0]
+    cursor.execute(
+        _REDEMPTION_INSERT_SQL,
+        [
+            redemption.code_id,
+            redemption.unique_code,
+            redemption.offer_id,
+            redemption.campaign_id,
+            redemption.brand_id,
+            redemption.placement_id,
+            redemption.customer_ref,
+            redemption.store_id,
+            redemption.integration_id,
+            redemption.transaction_id,
+            money(redemption.basket_total, 12, 2),
+            money(redemption.discount, 12, 2),
+            redemption.status,
+            at(redemption.occurred_at),
+            at(redemption.redeemed_at),
+        ],
+    )
+    return cursor.fetchone()[0]
 
 
 def redemption_void(integration: PosIntegration, request: VoidRequest) -> Outcome:

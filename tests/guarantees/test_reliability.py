@@ -15,7 +15,7 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
-from promotions import codes
+from promotions import codes, enqueue
 from promotions.enqueue import forget_pending, publish_coalesced_on_commit, publish_on_commit
 from redemptions import services, tasks
 from redemptions.models import IdempotencyKey, Redemption, RedemptionAttempt
@@ -213,7 +213,9 @@ def test_check_deploy_is_clean_with_production_settings():
 
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
-def test_coalesced_publishing_sends_one_run_per_window_and_nothing_for_a_rollback(broker):
+def test_coalesced_publishing_sends_one_run_per_window_and_nothing_for_a_rollback(
+    broker, monkeypatch
+):
     client = broker.connection_for_write().default_channel.client
 
     with pytest.raises(RuntimeError), transaction.atomic():
@@ -224,7 +226,14 @@ def test_coalesced_publishing_sends_one_run_per_window_and_nothing_for_a_rollbac
         with transaction.atomic():
             publish_coalesced_on_commit(tasks.attribute_redemption, redemption_id, window=30)
     assert client.llen("celery") == 1
-    forget_pending()  # as after a broker error: the next commit publishes again
+
+    # A new window whose first publish fails (the broker is down): nothing is on its way, so the
+    # next commit inside that same window must publish rather than wait for a run never sent.
+    forget_pending()
+    monkeypatch.setattr(enqueue, "publish", lambda *args, **kwargs: False)
     with transaction.atomic():
         publish_coalesced_on_commit(tasks.attribute_redemption, 7, window=30)
+    monkeypatch.undo()
+    with transaction.atomic():
+        publish_coalesced_on_commit(tasks.attribute_redemption, 8, window=30)
     assert client.llen("celery") == 2
