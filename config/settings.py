@@ -4,6 +4,7 @@ With no DATABASE_URL the project runs on SQLite, and with no CELERY_BROKER_URL t
 in-process, so a bare machine can serve the demo. Production sets both (see docs/operations.md).
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -84,6 +85,12 @@ if IS_POSTGRES:
     # unprepared (Django's default), since prepared long IN lists got far slower generic plans.
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
         "DATABASE_SERVER_SIDE_BINDING", default=False
+    )
+    # psycopg prepares nothing, even on request, while the threshold is None (Django's default,
+    # for PgBouncer's transaction mode before 1.21). A threshold no query reaches leaves the
+    # preparing to the statements that ask for it.
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
+        sys.maxsize if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
     )
     if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {

@@ -1,11 +1,12 @@
 """Hot-path statements as PostgreSQL prepared statements.
 
 PostgreSQL planned the redeem and tracking statements anew on every call, and planning cost
-more than executing them (see docs/benchmarks.md). Django keeps psycopg's automatic preparing
-off, and turning it on for every query lets PostgreSQL settle on generic plans for the bulk
-paths' long ``IN`` lists, which were orders of magnitude slower. So only the statements that go
-through ``prepared_cursor`` are prepared, on the same connection and in the same transaction as
-the ORM's work.
+more than executing them (see docs/benchmarks.md). Turning psycopg's automatic preparing on for
+every query lets PostgreSQL settle on generic plans for the bulk paths' long ``IN`` lists, which
+were orders of magnitude slower. So only the statements that go through ``prepared_cursor`` are
+prepared, on the same connection and in the same transaction as the ORM's work. psycopg honours
+``prepare=True`` only while the connection has a prepare threshold; the settings give it one that
+no query reaches (``DATABASE_PREPARED_STATEMENTS``).
 """
 
 from contextlib import contextmanager
@@ -19,6 +20,12 @@ class _PreparingCursor(psycopg.Cursor):
 
     def execute(self, query, params=None, *, prepare=True, binary=None):
         return super().execute(query, params, prepare=prepare, binary=binary)
+
+    def _send_query_prepared(self, name, pgq, *, binary=None):
+        # psycopg records the statement only when it runs it unprepared; Django's query log
+        # (DEBUG, CaptureQueriesContext) reads it back from here.
+        self._query = pgq
+        super()._send_query_prepared(name, pgq, binary=binary)
 
 
 @contextmanager

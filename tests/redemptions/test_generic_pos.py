@@ -423,3 +423,17 @@ def test_every_attempt_is_logged_without_the_full_code(till, code, store):
     for attempt in RedemptionAttempt.objects.all():
         assert attempt.code_last4 == code.code[-4:]
         assert attempt.code_id == code.id and attempt.store_id == store.id
+
+
+def test_the_redeem_statements_are_prepared_once_per_connection(till, offer, store):
+    """Planning a hot statement cost more than running it, so PostgreSQL plans each one once."""
+    for txn in ("T-1", "T-2", "T-3"):
+        assert redeem(till, CodeFactory(offer=offer), store, txn=txn).status_code == 201
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        runs = {" ".join(sql.split()): count for sql, count in cursor.fetchall()}
+    take = [count for sql, count in runs.items() if sql.startswith("UPDATE promotions_code SET")]
+    insert = [count for sql, count in runs.items() if "INSERT INTO redemptions_redemption " in sql]
+    assert take == [3] and insert == [3]
+    assert not [sql for sql in runs if '"promotions_' in sql]  # the ORM's queries stay unprepared
