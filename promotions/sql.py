@@ -45,3 +45,22 @@ def prepared_cursor():
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
     with wrap(raw) as cursor:
         yield cursor
+
+
+def converted(fields, values) -> list:
+    """A hand-written statement's values for ``fields``, as the ORM would hand them over.
+
+    psycopg already returns the Python types. SQLite returns its own (naive UTC datetimes,
+    plain numbers for decimals); the backend's converters, the ones the ORM applies, fix them.
+    """
+    if connection.vendor == "postgresql":
+        return list(values)
+    row = []
+    for field, value in zip(fields, values, strict=True):
+        column = field.get_col(field.model._meta.db_table)
+        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(
+            connection
+        ):
+            value = convert(value, column, connection)
+        row.append(value)
+    return row

@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -25,7 +25,7 @@ from promotions import codes
 from promotions.models import Campaign, Code, Offer, Store
 from promotions.problems import Problem
 from promotions.services import offer_check_open
-from promotions.sql import prepared_cursor
+from promotions.sql import converted, prepared_cursor
 from redemptions.canonical import (
     CanonicalRequest,
     Outcome,
@@ -136,18 +136,32 @@ class _Context:
 
 # Hot path: each lookup below is one hand-written statement (the ORM's compilation cost more
 # than PostgreSQL's execution here; see docs/benchmarks.md). Tests cover every branch.
-_STORE_SQL = f"""
+# The store's failure counters come along as one JSON array of [scope, failures, last failure].
+_COUNTERS_JSON = {
+    "postgresql": "json_agg(json_build_array(f.scope, f.failures, f.last_failure_at))",
+    "sqlite": "json_group_array(json_array(f.scope, f.failures, f.last_failure_at))",
+}
+_STORE_SQL = {
+    vendor: f"""
     SELECT s.id, s.name,
         NOT EXISTS (SELECT 1 FROM {PosIntegration.stores.through._meta.db_table} a
                     WHERE a.posintegration_id = %(integration)s)
         OR EXISTS (SELECT 1 FROM {PosIntegration.stores.through._meta.db_table} a
                    WHERE a.posintegration_id = %(integration)s AND a.store_id = s.id),
-        COALESCE((SELECT json_agg(json_build_array(f.scope, f.failures, f.last_failure_at))
-                  FROM {FailureCounter._meta.db_table} f
+        COALESCE((SELECT {counters} FROM {FailureCounter._meta.db_table} f
                   WHERE f.scope IN (%(integration_scope)s, 's:' || s.id) AND f.failures > 0), '[]')
     FROM {Store._meta.db_table} s
     WHERE s.brand_id = %(brand)s AND s.external_id = %(external_id)s
 """
+    for vendor, counters in _COUNTERS_JSON.items()
+}
+
+
+def _counter_time(value: str) -> datetime:
+    """A failure time out of the counters' JSON (SQLite keeps UTC without an offset)."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
 
 _CODE_FIELDS = (
     "id",
@@ -173,6 +187,12 @@ _OFFER_FIELDS = (
     "campaign_id",
     "code_prefix",
 )
+_CODE_ROW_FIELDS = [
+    *(Code._meta.get_field(name) for name in _CODE_FIELDS),
+    *(Offer._meta.get_field(name) for name in _OFFER_FIELDS),
+    Campaign._meta.get_field("starts_at"),
+    Campaign._meta.get_field("ends_at"),
+]
 _CODE_SQL = f"""
     SELECT {", ".join("c." + f for f in _CODE_FIELDS)}, {", ".join("o." + f for f in _OFFER_FIELDS)},
         cp.starts_at, cp.ends_at,
@@ -191,7 +211,7 @@ def _resolve_store(ctx: _Context, store_ref: str, now) -> Store:
     integration = ctx.integration
     with prepared_cursor() as cursor:
         cursor.execute(
-            _STORE_SQL,
+            _STORE_SQL[connection.vendor],
             {
                 "integration": integration.id,
                 "integration_scope": f"i:{integration.id}",
@@ -210,7 +230,7 @@ def _resolve_store(ctx: _Context, store_ref: str, now) -> Store:
     waits = [
         int((last + cooldown - now).total_seconds()) + 1
         for scope, failures, last in (
-            (scope, failures, datetime.fromisoformat(last)) for scope, failures, last in counters
+            (scope, failures, _counter_time(last)) for scope, failures, last in counters
         )
         if failures >= thresholds[scope] and last > now - cooldown
     ]
@@ -239,11 +259,14 @@ def _resolve_code(ctx: _Context, raw: str, now) -> Code:
             )
         raise Decline("unknown_code", "No such code.")
     n_code, n_offer = len(_CODE_FIELDS), len(_OFFER_FIELDS)
-    code = Code(code=ctx.normalised, **dict(zip(_CODE_FIELDS, row[:n_code], strict=True)))
+    *values, ctx.eligible = row
+    values = converted(_CODE_ROW_FIELDS, values)
+    code = Code(code=ctx.normalised, **dict(zip(_CODE_FIELDS, values[:n_code], strict=True)))
     offer = Offer(
-        id=code.offer_id, **dict(zip(_OFFER_FIELDS, row[n_code : n_code + n_offer], strict=True))
+        id=code.offer_id,
+        **dict(zip(_OFFER_FIELDS, values[n_code : n_code + n_offer], strict=True)),
     )
-    starts_at, ends_at, ctx.eligible = row[n_code + n_offer :]
+    starts_at, ends_at = values[n_code + n_offer :]
     offer.campaign = Campaign(
         id=offer.campaign_id,
         brand_id=ctx.integration.brand_id,
@@ -658,6 +681,16 @@ _IDEMPOTENCY_FIND = f"""
     SELECT created_at, request_hash, response_status, response_body, response_content_type
     FROM {IdempotencyKey._meta.db_table} WHERE integration_id = %s AND key = %s
 """
+_IDEMPOTENCY_FIELDS = [
+    IdempotencyKey._meta.get_field(name)
+    for name in (
+        "created_at",
+        "request_hash",
+        "response_status",
+        "response_body",
+        "response_content_type",
+    )
+]
 _IDEMPOTENCY_INSERT_SQL = f"""
     INSERT INTO {IdempotencyKey._meta.db_table} (integration_id, key, request_hash,
         response_status, response_body, response_content_type, created_at)
@@ -671,7 +704,8 @@ def _idempotency_lock_and_find(integration_id: int, key: str):
     with prepared_cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.execute(_IDEMPOTENCY_FIND, [integration_id, key])
-            return cursor.fetchone()
+            found = cursor.fetchone()
+            return converted(_IDEMPOTENCY_FIELDS, found) if found else None
         cursor.execute(
             f"SELECT pg_try_advisory_xact_lock(%s, hashtext(%s)), found.* FROM (SELECT 1) one "
             f"LEFT JOIN ({_IDEMPOTENCY_FIND}) found ON true",
