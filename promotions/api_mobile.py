@@ -79,7 +79,7 @@ class ClaimView(AppView):
             raise
         CLAIMS.labels("issued" if result.created else "returned_active").inc()
         body = code_public(result.code, request, result.code.offer)
-        body["offer"] = offer_public(result.code.offer)
+        body["offer"] = offer_public(result.code.offer, store_ids=result.store_ids)
         return Response(body, status=201 if result.created else 200)
 
 

@@ -3,6 +3,9 @@
 from rest_framework import authentication, exceptions, permissions
 
 from promotions.models import Brand
+from promotions.sql import prepared_cursor
+
+_BRAND_FOR_APP_KEY_SQL = f"SELECT id FROM {Brand._meta.db_table} WHERE app_key = %s"
 
 
 class AppClient:
@@ -19,10 +22,12 @@ class AppKeyAuthentication(authentication.BaseAuthentication):
         key = request.headers.get("X-App-Key")
         if not key:
             return None
-        brand_id = Brand.objects.filter(app_key=key).values_list("id", flat=True).first()
-        if brand_id is None:
+        with prepared_cursor() as cursor:  # every app call starts here: planned once
+            cursor.execute(_BRAND_FOR_APP_KEY_SQL, [key])
+            row = cursor.fetchone()
+        if row is None:
             raise exceptions.AuthenticationFailed("Unknown app key.")
-        return AppClient(brand_id), brand_id
+        return AppClient(row[0]), row[0]
 
     def authenticate_header(self, request):
         return "X-App-Key"

@@ -247,8 +247,8 @@ class ClaimSerializer(StrictFieldsMixin, serializers.Serializer):
     click_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
 
 
-def offer_public(offer, store=None, distance_km=None) -> dict:
-    """An offer as the mobile app sees it."""
+def offer_public(offer, store=None, distance_km=None, store_ids=None) -> dict:
+    """An offer as the mobile app sees it (``store_ids`` when the caller already has them)."""
     data = {
         "id": offer.id,
         "campaign": offer.campaign_id,
@@ -267,7 +267,7 @@ def offer_public(offer, store=None, distance_km=None) -> dict:
         "remaining": offer.remaining,
         "per_customer_cap": offer.per_customer_cap,
         "barcode": offer.barcode,
-        "store_ids": [s.id for s in offer.stores.all()],
+        "store_ids": [s.id for s in offer.stores.all()] if store_ids is None else store_ids,
     }
     if store is not None:
         data["nearest_store"] = {

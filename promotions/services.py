@@ -1,18 +1,29 @@
 """Every write of the promotions side: claims, bulk code jobs, code insertion."""
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from promotions import codes
-from promotions.models import Code, CodeJob, CustomerClaim, Offer, Placement, Touchpoint
+from promotions.models import (
+    Campaign,
+    Code,
+    CodeJob,
+    CustomerClaim,
+    Offer,
+    Placement,
+    Store,
+    Touchpoint,
+)
 from promotions.problems import Problem
+from promotions.sql import converted, prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +45,35 @@ def offer_check_open(offer: Offer, now) -> None:
 class ClaimResult:
     code: Code
     created: bool
+    store_ids: list[int] = field(default_factory=list)  # where the offer is valid (all: empty)
 
 
+# Hot path: every statement of a claim is hand-written and prepared once per connection (the
+# ORM compiled five queries per claim, which cost more than PostgreSQL ran them in; see
+# docs/benchmarks.md). Tests cover every branch, on PostgreSQL and SQLite (the demo).
+_CLAIM_OFFER_FIELDS = [
+    *Offer._meta.concrete_fields,
+    Campaign._meta.get_field("starts_at"),
+    Campaign._meta.get_field("ends_at"),
+]
+_STORES_TABLE, _OFFER_STORES_TABLE = Store._meta.db_table, Offer.stores.through._meta.db_table
+_OFFER_STORE_IDS = f"""
+    SELECT e.store_id FROM {_OFFER_STORES_TABLE} e JOIN {_STORES_TABLE} s ON s.id = e.store_id
+    WHERE e.offer_id = o.id ORDER BY s.name, s.id
+"""
+_STORE_IDS_LIST = {
+    "postgresql": f"ARRAY({_OFFER_STORE_IDS})",
+    "sqlite": f"(SELECT json_group_array(store_id) FROM ({_OFFER_STORE_IDS}))",
+}
+_CLAIM_OFFER_SQL = {
+    vendor: f"""
+    SELECT {", ".join("o." + f.column for f in Offer._meta.concrete_fields)},
+        cp.starts_at, cp.ends_at, {store_ids}
+    FROM {Offer._meta.db_table} o JOIN {Campaign._meta.db_table} cp ON cp.id = o.campaign_id
+    WHERE o.id = %s AND cp.brand_id = %s
+"""
+    for vendor, store_ids in _STORE_IDS_LIST.items()
+}
 # The no-op update on conflict exists to take the row lock that serialises one customer's claims.
 _CLAIM_COUNTER_SQL = f"""
     INSERT INTO {CustomerClaim._meta.db_table} (offer_id, customer_ref, claims)
@@ -43,6 +81,25 @@ _CLAIM_COUNTER_SQL = f"""
     ON CONFLICT (offer_id, customer_ref) DO UPDATE SET claims = {CustomerClaim._meta.db_table}.claims
     RETURNING id, claims
 """
+_CODE_FIELDS = Code._meta.concrete_fields
+_ACTIVE_CODE_SQL = f"""
+    SELECT {", ".join(f.column for f in _CODE_FIELDS)} FROM {Code._meta.db_table}
+    WHERE offer_id = %s AND customer_ref = %s AND status = %s
+        AND (expires_at IS NULL OR expires_at > %s)
+    ORDER BY issued_at DESC, id DESC LIMIT 1
+"""
+_OFFER_RESERVE_SQL = f"""
+    UPDATE {Offer._meta.db_table} SET issued_count = issued_count + 1
+    WHERE id = %s AND (total_cap IS NULL OR issued_count < total_cap)
+"""
+_CODE_ISSUE_SQL = f"""
+    INSERT INTO {Code._meta.db_table} (offer_id, code, kind, placement_id, click_id, customer_ref,
+        status, use_count, issued_at, expires_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, %s)
+    ON CONFLICT (code) DO NOTHING
+    RETURNING id
+"""
+_CLAIM_COUNT_SQL = f"UPDATE {CustomerClaim._meta.db_table} SET claims = claims + 1 WHERE id = %s"
 
 
 def code_claim(
@@ -60,35 +117,24 @@ def code_claim(
     of ``issued_count`` backed by a check constraint.
     """
     now = timezone.now()
-    with transaction.atomic():
-        offer = (
-            Offer.objects.select_related("campaign")
-            .filter(id=offer_id, campaign__brand_id=brand_id)
-            .first()
-        )
-        if offer is None:
-            raise Problem(404, "not_found", "No such offer.")
+    at = connection.ops.adapt_datetimefield_value
+    with transaction.atomic(), prepared_cursor() as cursor:
+        offer, store_ids = _claim_offer(cursor, offer_id, brand_id)
         offer_check_open(offer, now)
-        with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_COUNTER_SQL, [offer.id, customer_ref])
-            counter_id, claims = cursor.fetchone()
-        active = (
-            Code.objects.filter(offer=offer, customer_ref=customer_ref, status=Code.Status.ISSUED)
-            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-            .order_by("-issued_at", "-id")
-            .first()
-        )
+        cursor.execute(_CLAIM_COUNTER_SQL, [offer.id, customer_ref])
+        counter_id, claims = cursor.fetchone()
+        cursor.execute(_ACTIVE_CODE_SQL, [offer.id, customer_ref, Code.Status.ISSUED, at(now)])
+        active = cursor.fetchone()
         if active is not None:
-            active.offer = offer
-            return ClaimResult(active, created=False)
+            code = Code.from_db(
+                connection.alias, [f.attname for f in _CODE_FIELDS], converted(_CODE_FIELDS, active)
+            )
+            code.offer = offer
+            return ClaimResult(code, created=False, store_ids=store_ids)
         if offer.per_customer_cap is not None and claims >= offer.per_customer_cap:
             raise Problem(422, "customer_cap_reached", "This customer has used up the offer.")
-        reserved = (
-            Offer.objects.filter(id=offer.id)
-            .filter(Q(total_cap__isnull=True) | Q(issued_count__lt=F("total_cap")))
-            .update(issued_count=F("issued_count") + 1)
-        )
-        if not reserved:
+        cursor.execute(_OFFER_RESERVE_SQL, [offer.id])
+        if cursor.rowcount != 1:
             raise Problem(422, "cap_reached", "The offer has no codes left.")
         expires_at = offer.valid_until
         if offer.code_ttl_hours:
@@ -96,13 +142,18 @@ def code_claim(
             expires_at = min(expires_at, ttl_end) if expires_at else ttl_end
         if click_id and placement_id is None:
             placement_id = _click_stitch(brand_id, offer.campaign_id, click_id, customer_ref)
-        code = _code_create_unique(
+        code = Code(
             offer=offer,
-            customer_ref=customer_ref,
-            click_id=click_id if placement_id else "",
+            kind=Code.Kind.UNIQUE,
             placement_id=placement_id,
+            click_id=click_id if placement_id else "",
+            customer_ref=customer_ref,
+            status=Code.Status.ISSUED,
+            use_count=0,
+            issued_at=now,
             expires_at=expires_at,
         )
+        code.id = _code_issue(cursor, code)
         if placement_id:
             # The issuance touch: this placement put the code in the shopper's wallet.
             Touchpoint.objects.create(
@@ -114,8 +165,52 @@ def code_claim(
                 click_id=click_id,
                 occurred_at=now,
             )
-        CustomerClaim.objects.filter(id=counter_id).update(claims=F("claims") + 1)
-    return ClaimResult(code, created=True)
+        cursor.execute(_CLAIM_COUNT_SQL, [counter_id])
+    return ClaimResult(code, created=True, store_ids=store_ids)
+
+
+def _claim_offer(cursor, offer_id: int, brand_id: int) -> tuple[Offer, list[int]]:
+    """The brand's offer with its campaign's dates, and the stores it is valid at."""
+    cursor.execute(_CLAIM_OFFER_SQL[connection.vendor], [offer_id, brand_id])
+    row = cursor.fetchone()
+    if row is None:
+        raise Problem(404, "not_found", "No such offer.")
+    *values, store_ids = row
+    *values, starts_at, ends_at = converted(_CLAIM_OFFER_FIELDS, values)
+    offer = Offer.from_db(
+        connection.alias, [f.attname for f in Offer._meta.concrete_fields], values
+    )
+    offer.campaign = Campaign(
+        id=offer.campaign_id, brand_id=brand_id, starts_at=starts_at, ends_at=ends_at
+    )
+    return offer, store_ids if isinstance(store_ids, list) else json.loads(store_ids)
+
+
+def _code_issue(cursor, code: Code) -> int:
+    """Insert ``code`` under a freshly drawn value, drawing again on the (astronomically rare)
+    collision; its id."""
+    offer, at = code.offer, connection.ops.adapt_datetimefield_value
+    for _attempt in range(5):
+        code.code = codes.generate(offer.code_prefix, offer.code_length)
+        cursor.execute(
+            _CODE_ISSUE_SQL,
+            [
+                offer.id,
+                code.code,
+                code.kind,
+                code.placement_id,
+                code.click_id,
+                code.customer_ref,
+                code.status,
+                at(code.issued_at),
+                at(code.expires_at),
+            ],
+        )
+        inserted = cursor.fetchone()
+        if inserted is not None:
+            return inserted[0]
+        logger.warning("code collision on offer %s; drawing again", offer.id)
+    raise Problem(503, "code_space_exhausted", "Could not draw a fresh code; try again.")
 
 
 def _click_stitch(brand_id: int, campaign_id: int, click_id: str, customer_ref: str) -> int | None:
@@ -139,25 +234,6 @@ def _click_stitch(brand_id: int, campaign_id: int, click_id: str, customer_ref: 
     if not click[2]:
         Touchpoint.objects.filter(id=click[0]).update(customer_ref=customer_ref)
     return click[1]
-
-
-def _code_create_unique(*, offer: Offer, **fields) -> Code:
-    """Insert one new code, drawing again on the (astronomically rare) collision."""
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                return Code.objects.create(
-                    offer=offer,
-                    code=codes.generate(offer.code_prefix, offer.code_length),
-                    kind=Code.Kind.UNIQUE,
-                    **fields,
-                )
-        except IntegrityError:
-            logger.warning("code collision on offer %s; drawing again", offer.id)
-    raise Problem(503, "code_space_exhausted", "Could not draw a fresh code; try again.")
-
-
-# --- Bulk generation ------------------------------------------------------------------------
 
 
 def code_job_create(*, offer: Offer, count: int, placement: Placement | None) -> CodeJob:

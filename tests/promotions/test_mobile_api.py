@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from promotions import codes
 from promotions.models import Code, CustomerClaim, Offer
 from tests.factories import OfferFactory, StoreFactory
 
@@ -94,6 +95,43 @@ def test_claim_issues_a_code_and_reclaim_returns_the_active_one(app_client, offe
     assert body["offer"]["id"] == offer.id
     expected_expiry = code.issued_at + timedelta(hours=48)
     assert abs(code.expires_at - expected_expiry) < timedelta(seconds=5)
+
+
+def test_claim_names_the_stores_the_offer_is_valid_at(app_client, offer, brand):
+    later, earlier = (
+        StoreFactory(brand=brand, name="Mission"),
+        StoreFactory(brand=brand, name="Castro"),
+    )
+    offer.stores.set([later, earlier])
+
+    body = claim(app_client, offer.id, customer_ref="shopper-1").json()
+    again = claim(app_client, offer.id, customer_ref="shopper-1").json()
+
+    assert body["offer"]["store_ids"] == again["offer"]["store_ids"] == [earlier.id, later.id]
+
+
+def test_claim_draws_again_when_a_code_collides(app_client, offer, monkeypatch):
+    taken = claim(app_client, offer.id, customer_ref="shopper-1").json()["code"]
+    draws = iter([taken, taken, "FRESHCODE01"])
+    monkeypatch.setattr(codes, "generate", lambda prefix, length: next(draws))
+
+    response = claim(app_client, offer.id, customer_ref="shopper-2")
+
+    assert response.status_code == 201 and response.json()["code"] == "FRESHCODE01"
+    offer.refresh_from_db()
+    assert offer.issued_count == 2 and Code.objects.count() == 2
+
+
+def test_claim_that_cannot_draw_a_fresh_code_writes_nothing(app_client, offer, monkeypatch):
+    taken = claim(app_client, offer.id, customer_ref="shopper-1").json()["code"]
+    monkeypatch.setattr(codes, "generate", lambda prefix, length: taken)
+
+    assert_problem(
+        claim(app_client, offer.id, customer_ref="shopper-2"), 503, "code_space_exhausted"
+    )
+    offer.refresh_from_db()
+    assert offer.issued_count == 1 and Code.objects.count() == 1
+    assert not CustomerClaim.objects.filter(customer_ref="shopper-2", claims__gt=0).exists()
 
 
 def test_claim_code_lifetime_never_outlives_the_offer(app_client, offer):
