@@ -204,6 +204,12 @@ def main():
     parser.add_argument(
         "--web-workers", type=int, default=int(os.environ.get("BENCH_WEB_WORKERS", 3))
     )
+    parser.add_argument(
+        "--server",
+        choices=["gunicorn", "granian"],
+        default=os.environ.get("WEB_SERVER", "granian"),
+        help="the WSGI server bin/web starts (the Procfile's web process)",
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
     ensure_wrk()
@@ -227,7 +233,7 @@ def main():
     sh([PY, "manage.py", "migrate", "--noinput"], env=env)
     print(
         f"# bench: {os.cpu_count()} cores, {args.duration}s per run, {args.connections} connections,"
-        f" gunicorn {args.web_workers} workers",
+        f" {args.server} {args.web_workers} workers",
         flush=True,
     )
     results = []
@@ -236,8 +242,8 @@ def main():
     codes_file = Path(tempfile.mkstemp(suffix=".codes")[1])
     codes_file.write_text("\n".join(seeded.pop("codes")))
     web = subprocess.Popen(
-        [str(Path(PY).parent / "gunicorn"), "config.wsgi", "-c", "config/gunicorn.py"],
-        env=env,
+        ["bin/web"],
+        env={**env, "WEB_SERVER": args.server},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -81,13 +81,22 @@ class ContextFilter(logging.Filter):
 # --- Middleware -----------------------------------------------------------------------------
 
 
+def request_id_for(given: str) -> str:
+    """The caller's ``X-Request-ID`` when it is sane, else a fresh one."""
+    return given if _SANE_ID.match(given) else uuid.uuid4().hex
+
+
+def request_observe(route: str, method: str, status: int, started: float) -> None:
+    REQUESTS.labels(route, method, str(status)).inc()
+    REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+
+
 class RequestIdMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        given = request.headers.get("X-Request-ID", "")
-        request_id = given if _SANE_ID.match(given) else uuid.uuid4().hex
+        request_id = request_id_for(request.headers.get("X-Request-ID", ""))
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         try:
@@ -96,8 +105,7 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         match = getattr(request, "resolver_match", None)
         route = match.route if match and match.route else "unmatched"
-        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+        request_observe(route, request.method, response.status_code, started)
         response["X-Request-ID"] = request_id
         return response
 

@@ -273,3 +273,57 @@ def test_ready_fails_while_migrations_are_pending(client_api, monkeypatch):
         "status": "error",
         "pending": ["redemptions.0099_future"],
     }
+
+
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_the_procfile_web_process_serves_and_stops_gracefully(transactional_db, campaign, server):
+    """bin/web (the Procfile's web process) under either server: health, a tracking hit that
+    the WSGI entry answers ahead of Django, and a clean exit on SIGTERM."""
+    import os
+    import signal
+    import socket
+    import urllib.request
+
+    from tests.conftest import ROOT, _database_url
+
+    placement = PlacementFactory(campaign=campaign, destination_url="https://shop.example/")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "WEB_SERVER": server,
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    web = subprocess.Popen(
+        ["bin/web"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+
+    def get(path):
+        try:
+            with opener.open(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                return response.status, response.headers
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers
+        except OSError:
+            return None, None
+
+    try:
+        assert wait_until(lambda: get("/health/live")[0] == 200, timeout=60)
+        status, headers = get(f"/t/{placement.tracking_token}?click_id=clk-1")
+        assert status == 302 and headers["Location"] == "https://shop.example/?click_id=clk-1"
+        assert headers["X-Request-ID"]
+        assert placement.touchpoints.get().click_id == "clk-1"
+    finally:
+        web.send_signal(signal.SIGTERM)
+        code = web.wait(timeout=40)
+    assert code == 0, web.stderr.read().decode()[-2000:]

@@ -1,0 +1,134 @@
+"""The WSGI entry that answers tracking hits before Django's request cycle (config.fastpath).
+
+These call the deployed WSGI application, the way gunicorn or granian do; Django's test client
+would go around it.
+"""
+
+import io
+from unittest import mock
+from urllib.parse import parse_qs, urlsplit
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+from django.db import DatabaseError
+from prometheus_client import REGISTRY
+
+from config.wsgi import application
+from promotions.models import Touchpoint
+from promotions.tracking import PIXEL
+from tests.factories import PlacementFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the entry returns connections, as Django
+
+
+def call(path, query="", method="GET", **headers):
+    environ = {"PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": method}
+    environ.update({f"HTTP_{k.upper()}": v for k, v in headers.items()})
+    environ["wsgi.input"] = io.BytesIO()
+    setup_testing_defaults(environ)
+    answered = {}
+
+    def start_response(status, headers):
+        answered["status"], answered["headers"] = int(status.split()[0]), dict(headers)
+
+    body = b"".join(application(environ, start_response))
+    return answered["status"], answered["headers"], body
+
+
+@pytest.fixture
+def placement(campaign):
+    return PlacementFactory(
+        campaign=campaign, destination_url="https://shop.example/landing?utm=x&click_id=old"
+    )
+
+
+@pytest.fixture
+def django_never_called():
+    with mock.patch.object(
+        application, "django_app", side_effect=AssertionError("went through Django")
+    ):
+        yield
+
+
+def requests_counted(route, status):
+    labels = {"route": route, "method": "GET", "status": str(status)}
+    return REGISTRY.get_sample_value("http_requests_total", labels) or 0
+
+
+def test_a_click_is_recorded_and_redirected_without_django(placement, django_never_called):
+    before = requests_counted("t/<str:token>", 302)
+
+    status, headers, body = call(
+        f"/t/{placement.tracking_token}", "customer_ref=c-1&click_id=clk-9", x_request_id="req-42"
+    )
+
+    assert status == 302 and body == b""
+    target = urlsplit(headers["Location"])
+    assert target.netloc == "shop.example"
+    assert parse_qs(target.query) == {"utm": ["x"], "click_id": ["clk-9"]}
+    assert headers["Cache-Control"] == "no-store" and headers["X-Request-ID"] == "req-42"
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+    touch = Touchpoint.objects.get()
+    assert (touch.kind, touch.placement_id, touch.customer_ref, touch.click_id) == (
+        "click",
+        placement.id,
+        "c-1",
+        "clk-9",
+    )
+    assert requests_counted("t/<str:token>", 302) == before + 1
+
+
+def test_a_pixel_is_an_uncached_gif(placement, django_never_called):
+    status, headers, body = call(f"/i/{placement.tracking_token}.gif", "customer_ref=c-1")
+
+    assert status == 200 and body == PIXEL and headers["Content-Type"] == "image/gif"
+    assert "no-store" in headers["Cache-Control"] and headers["Content-Length"] == str(len(PIXEL))
+    assert Touchpoint.objects.get().kind == "impression"
+
+
+def test_an_unknown_token_is_a_404_problem(django_never_called):
+    status, headers, body = call("/t/nope")
+
+    assert status == 404 and headers["Content-Type"] == "application/problem+json"
+    assert b'"code":"not_found"' in body and not Touchpoint.objects.exists()
+
+
+def test_a_database_failure_is_a_500_problem_not_a_crash(placement, django_never_called):
+    with mock.patch("promotions.tracking._record_touch", side_effect=DatabaseError("down")):
+        status, headers, body = call(f"/t/{placement.tracking_token}")
+
+    assert status == 500 and headers["Content-Type"] == "application/problem+json"
+    assert b'"code":"internal_error"' in body
+
+
+def django_answers(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"django"]
+
+
+@pytest.mark.parametrize(
+    "path, method",
+    [
+        ("/t/{token}", "POST"),  # only GET and HEAD are tracking hits
+        ("/t/{token}/extra", "GET"),
+        ("/i/{token}", "GET"),  # the pixel is .gif
+        ("/health/live", "GET"),
+    ],
+)
+def test_everything_else_goes_to_django(placement, path, method):
+    with mock.patch.object(application, "django_app", side_effect=django_answers):
+        answer = call(path.format(token=placement.tracking_token), method=method)
+
+    assert answer[2] == b"django" and not Touchpoint.objects.exists()
+
+
+def test_with_https_required_a_plain_http_hit_goes_to_django_to_be_redirected(placement, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    with mock.patch.object(application, "django_app", side_effect=django_answers):
+        plain = call(f"/t/{placement.tracking_token}")
+    with mock.patch.object(application, "django_app", side_effect=AssertionError("Django")):
+        status, headers, _ = call(f"/t/{placement.tracking_token}", x_forwarded_proto="https")
+
+    assert plain[2] == b"django" and status == 302
+    assert Touchpoint.objects.count() == 1
