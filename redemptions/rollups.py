@@ -11,8 +11,10 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from promotions.models import Campaign, Placement, Touchpoint
+from promotions.sql import converted
 from redemptions.models import Attribution, DailyRollup, Redemption, RollupWatermark
 
 MONEY = Decimal("0.01")
@@ -35,21 +37,36 @@ def rollups_refresh() -> int:
             .values_list("campaign_id", "day")
             .distinct()
         )
-        dirty = list(
-            Redemption.objects.filter(rollup_dirty=True).values_list("id", flat=True)[:DIRTY_BATCH]
-        )
-        slices |= set(
-            Redemption.objects.filter(id__in=dirty)
-            .annotate(day=TruncDate("redeemed_at"))
-            .values_list("campaign_id", "day")
-            .distinct()
-        )
-        Redemption.objects.filter(id__in=dirty).update(rollup_dirty=False)
+        slices |= _dirty_take()
         for campaign_id, day in sorted(slices):
             _slice_rebuild(campaign_id, day)
         watermark.last_id = top
         watermark.save(update_fields=["last_id"])
     return len(slices)
+
+
+# One statement takes a batch of flagged redemptions and names their slices. It replaced a read
+# of the ids and two statements over an IN list of up to 20,000 of them, which took PostgreSQL
+# up to a second of CPU every refresh under load.
+_DIRTY_TAKE_SQL = f"""
+    UPDATE {Redemption._meta.db_table} SET rollup_dirty = %s
+    WHERE rollup_dirty AND id IN (
+        SELECT id FROM {Redemption._meta.db_table} WHERE rollup_dirty ORDER BY id LIMIT %s
+    )
+    RETURNING campaign_id, redeemed_at
+"""
+_REDEEMED_AT = [Redemption._meta.get_field("redeemed_at")]
+
+
+def _dirty_take() -> set:
+    """Clear up to DIRTY_BATCH ``rollup_dirty`` flags; the (campaign, day) slices they were on."""
+    with connection.cursor() as cursor:
+        cursor.execute(_DIRTY_TAKE_SQL, [False, DIRTY_BATCH])
+        rows = cursor.fetchall()
+    return {
+        (campaign_id, timezone.localdate(converted(_REDEEMED_AT, [redeemed_at])[0]))
+        for campaign_id, redeemed_at in rows
+    }
 
 
 def _slice_rebuild(campaign_id: int, day) -> None:

@@ -161,6 +161,21 @@ def test_refresh_and_attribution_are_idempotent(loop):
     )
 
 
+def test_a_refresh_takes_a_bounded_batch_of_changes_and_the_next_one_the_rest(loop, monkeypatch):
+    before = list(DailyRollup.objects.order_by("id").values_list("redemptions", "revenue"))
+    DailyRollup.objects.all().delete()
+    Redemption.objects.update(rollup_dirty=True)
+    monkeypatch.setattr(rollups, "DIRTY_BATCH", 2)
+
+    rollups.rollups_refresh()
+
+    assert Redemption.objects.filter(rollup_dirty=True).count() == 3
+    while Redemption.objects.filter(rollup_dirty=True).exists():
+        rollups.rollups_refresh()
+    after = list(DailyRollup.objects.order_by("id").values_list("redemptions", "revenue"))
+    assert sorted(after) == sorted(before)
+
+
 def test_a_void_removes_the_credit_and_the_report_follows(loop):
     redemption = Redemption.objects.get(transaction_id="t2")
     Redemption.objects.filter(id=redemption.id).update(
