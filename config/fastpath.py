@@ -5,7 +5,9 @@ middleware stack and request objects cost several times that INSERT (docs/benchm
 ``GET``/``HEAD`` of ``/t/<token>`` or ``/i/<token>.gif`` is answered here by the same functions
 Django's views call (``promotions.tracking``), with what the middleware would have added: the
 request id, the request metrics, the security headers. Everything else goes to Django, and so
-does a tracking hit that SecurityMiddleware would redirect to HTTPS.
+does a tracking hit for a host not in ALLOWED_HOSTS or one SecurityMiddleware would redirect
+to HTTPS. Between hits the entry keeps its thread's pooled connection; a hit that fails gives
+it back.
 """
 
 import logging
@@ -15,6 +17,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.wsgi import WSGIRequest
 from django.db import connection
 
 from config.observability import request_id_for, request_id_var, request_observe
@@ -61,6 +65,15 @@ def _security_headers(secure: bool) -> list[tuple[str, str]]:
     return headers
 
 
+def _host_allowed(environ) -> bool:
+    """Django's own ALLOWED_HOSTS check; Django answers the request when it fails."""
+    try:
+        WSGIRequest(environ).get_host()
+    except DisallowedHost:
+        return False
+    return True
+
+
 class FastPath:
     """WSGI middleware: tracking hits here, the rest to ``django_app``."""
 
@@ -74,6 +87,7 @@ class FastPath:
             match is None
             or environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
             or (settings.SECURE_SSL_REDIRECT and not secure)
+            or not _host_allowed(environ)
         ):
             return self.django_app(environ, start_response)
         kind = match.group(1) or match.group(3)

@@ -132,3 +132,15 @@ def test_with_https_required_a_plain_http_hit_goes_to_django_to_be_redirected(pl
 
     assert plain[2] == b"django" and status == 302
     assert Touchpoint.objects.count() == 1
+
+
+def test_a_host_django_would_refuse_goes_to_django(placement, settings):
+    settings.ALLOWED_HOSTS = ["promo.example"]
+
+    with mock.patch.object(application, "django_app", side_effect=django_answers):
+        refused = call(f"/t/{placement.tracking_token}", host="evil.example")
+    with mock.patch.object(application, "django_app", side_effect=AssertionError("Django")):
+        allowed = call(f"/t/{placement.tracking_token}", host="promo.example")
+
+    assert refused[2] == b"django" and allowed[0] == 302
+    assert Touchpoint.objects.count() == 1
