@@ -3,8 +3,9 @@
 Every guarantee is held by the database, not by Python: a redeem is one conditional UPDATE of
 the code row (``WHERE status = 'issued'``), backed by a partial unique index on live
 redemptions of unique codes; shared codes count uses under a ``use_count < max_uses`` bound
-(and a check constraint). Declines are answered from savepoints, so they never leave a partial
-write; every attempt, accepted or declined, leaves a RedemptionAttempt row.
+(and a check constraint). A decline never leaves a partial write: a take whose redemption the
+database refuses is given back in the same transaction; every attempt, accepted or declined,
+leaves a RedemptionAttempt row.
 """
 
 import hashlib
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -416,13 +417,12 @@ def redemption_record(integration: PosIntegration, request: RedeemRequest) -> Ou
     now = timezone.now()
     ctx = _Context(integration)
     try:
-        # Lookups and failure counting stay outside the savepoint: a decline keeps its count.
+        # A decline keeps its failure count: it is answered, not rolled back.
         _resolve_store(ctx, request.store_id, now)
         _resolve_code(ctx, request.code, now)
         try:
             _check_redeemable(ctx, request.basket_total, now)
-            with transaction.atomic():
-                outcome = _redeem(ctx, request, now)
+            outcome = _redeem(ctx, request, now)
         except Decline:
             # A retry of a sale that already went through: replay it (natural key).
             outcome = _natural_key_replay(ctx, request)
@@ -471,12 +471,26 @@ _REDEMPTION_INSERT_SQL = f"""
         placement_id, customer_ref, store_id, integration_id, transaction_id, basket_total,
         discount, status, occurred_at, redeemed_at, void_reason, rollup_dirty)
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', true)
+    ON CONFLICT DO NOTHING
     RETURNING id
+"""
+# Undoes a take whose redemption the database refused, in the same transaction (the take's row
+# lock is still ours): one use back, and the code's last redemption time as the rows say.
+_CODE_GIVE_BACK_SQL = f"""
+    UPDATE {Code._meta.db_table} SET status = %(issued)s, use_count = use_count - 1,
+        redeemed_at = (SELECT max(r.redeemed_at) FROM {Redemption._meta.db_table} r
+                       WHERE r.code_id = %(id)s AND r.status = %(redeemed)s)
+    WHERE id = %(id)s
 """
 
 
 def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
-    """Take the code (one conditional UPDATE) and record the redemption, inside a savepoint."""
+    """Take the code (one conditional UPDATE) and record the redemption.
+
+    The database refuses the redemption of a sale it already holds (the natural key; the caller
+    then replays it) or a second live one of a unique code; the take is then given back here,
+    instead of a savepoint around the two writes, which cost two round trips on every redeem.
+    """
     code, unique = ctx.code, ctx.code.kind == Code.Kind.UNIQUE
     redemption = Redemption(
         code=code,
@@ -494,28 +508,27 @@ def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
         occurred_at=request.occurred_at or now,
         redeemed_at=now,
     )
+    params = {
+        "id": code.id,
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "issued": Code.Status.ISSUED,
+        "redeemed": Code.Status.REDEEMED,
+    }
     with prepared_cursor() as cursor:
-        cursor.execute(
-            _CODE_TAKE_SQL if unique else _SHARED_CODE_USE_SQL,
-            {
-                "id": code.id,
-                "now": connection.ops.adapt_datetimefield_value(now),
-                "issued": Code.Status.ISSUED,
-                "redeemed": Code.Status.REDEEMED,
-            },
-        )
+        cursor.execute(_CODE_TAKE_SQL if unique else _SHARED_CODE_USE_SQL, params)
         if cursor.rowcount != 1:  # another till won the row lock first (the caller replays)
             if unique:
                 raise Decline("already_redeemed", "This code was already redeemed.")
             raise Decline("cap_reached", "This code has no uses left.")
-        try:  # the caller's savepoint undoes the code update if this insert is refused
-            redemption.id = _redemption_insert(cursor, redemption)
-        except IntegrityError:
-            raise Decline("already_redeemed", "This code was already redeemed.") from None
+        redemption.id = _redemption_insert(cursor, redemption)
+        if redemption.id is None:
+            cursor.execute(_CODE_GIVE_BACK_SQL, params)
+            raise Decline("already_redeemed", "This code was already redeemed.")
     return _from_redemption(redemption, replayed=False)
 
 
-def _redemption_insert(cursor, redemption: Redemption) -> int:
+def _redemption_insert(cursor, redemption: Redemption) -> int | None:
+    """The new redemption's id; None when a unique constraint refused it."""
     at = connection.ops.adapt_datetimefield_value
     money = connection.ops.adapt_decimalfield_value
     cursor.execute(
@@ -538,7 +551,8 @@ def _redemption_insert(cursor, redemption: Redemption) -> int:
             at(redemption.redeemed_at),
         ],
     )
-    return cursor.fetchone()[0]
+    inserted = cursor.fetchone()
+    return inserted[0] if inserted else None
 
 
 def redemption_void(integration: PosIntegration, request: VoidRequest) -> Outcome:

@@ -292,6 +292,36 @@ def test_shared_codes_count_uses_up_to_their_bound(till, offer, store):
     assert shared.use_count == 3 and shared.status == "issued"
 
 
+def test_a_retried_sale_of_a_shared_code_replays_and_uses_it_once(till, offer, store):
+    shared = CodeFactory(offer=offer, kind="shared", max_uses=3, customer_ref="")
+    first = redeem(till, shared, store, txn="SALE-7")
+    shared.refresh_from_db()
+    last_use = shared.redeemed_at
+
+    again = redeem(till, shared, store, txn="SALE-7")
+
+    assert again.status_code == 201
+    assert again.json()["redemption_id"] == first.json()["redemption_id"]
+    shared.refresh_from_db()
+    assert (shared.use_count, shared.redeemed_at) == (1, last_use)
+    assert Redemption.objects.count() == 1
+
+
+def test_the_same_sale_after_a_void_leaves_the_code_as_the_void_left_it(till, code, store):
+    first = redeem(till, code, store, txn="SALE-8").json()
+    voided = till.post(f"{REDEEM}/{first['redemption_id']}/void", {}, format="json")
+
+    again = redeem(till, code, store, txn="SALE-8")
+
+    assert voided.status_code == 200
+    assert again.status_code == 201 and again.json()["redemption_id"] == first["redemption_id"]
+    assert again.json()["status"] == "voided"
+    code.refresh_from_db()
+    assert (code.status, code.use_count, code.redeemed_at) == ("issued", 0, None)
+    assert Redemption.objects.count() == 1
+    assert redeem(till, code, store, txn="SALE-9").status_code == 201
+
+
 def test_consecutive_unknown_codes_lock_the_store_out_until_cool_down(till, code, store, settings):
     settings.POS_FAILURE_THRESHOLD_STORE = 3
     answers = [redeem(till, codes.generate(), store).status_code for _ in range(5)]
