@@ -1,40 +1,43 @@
-"""The WSGI entry in front of Django: ad-tracking hits are answered before Django's request cycle.
+"""The WSGI entry in front of Django: the calls that come in bursts or hold up a queue at a till
+are answered before Django's request cycle.
 
-A click or an impression is one prepared INSERT, and ad traffic arrives in bursts; Django's
-middleware stack and request objects cost several times that INSERT (docs/benchmarks.md). So a
+A click or an impression is one prepared INSERT, and ad traffic arrives in bursts; a till's
+redeem or validate is a handful of prepared statements with a cashier waiting. Django's
+middleware stack and URL resolution cost a large share of either (docs/benchmarks.md). So a
 ``GET``/``HEAD`` of ``/t/<token>`` or ``/i/<token>.gif`` is answered here by the same functions
-Django's views call (``promotions.tracking``), with what the middleware would have added: the
-request id, the request metrics, the security headers. Everything else goes to Django, and so
-does a tracking hit for a host not in ALLOWED_HOSTS or one SecurityMiddleware would redirect
-to HTTPS. Between hits the entry keeps its thread's pooled connection; a hit that fails gives
-it back.
+Django's views call (``promotions.tracking``), and a ``POST`` to the generic POS redeem or validate
+by the POS view itself, found in the URL conf. Either gets what the middleware would have added:
+the request id, the request metrics, the security headers; an exception gets the response and
+the log line Django's handler would give it. Everything else goes to Django, and so does a call
+for a host not in ALLOWED_HOSTS or one SecurityMiddleware would redirect to HTTPS. Between calls
+the entry keeps its thread's pooled connection; a call that fails gives it back.
 """
 
-import logging
 import re
 import time
+from functools import partial
+from http import HTTPStatus
 from urllib.parse import parse_qsl
 
-import orjson
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import connection
+from django.urls import resolve, reverse
 
 from config.observability import request_id_for, request_id_var, request_observe
-from promotions.problems import CONTENT_TYPE as PROBLEM_TYPE
-from promotions.problems import Problem
 from promotions.tracking import click_answer, impression_answer
 
-logger = logging.getLogger("django.request")
-
 # Django's routes for the same views, so the metrics do not tell the two entries apart.
-_ROUTES = {
+_TRACKING_ROUTES = {
     "t": ("t/<str:token>", click_answer),
     "i": ("i/<str:token>.gif", impression_answer),
 }
 _TRACKING_PATH = re.compile(r"^/(?:(t)/([A-Za-z0-9_-]{1,64})|(i)/([A-Za-z0-9_-]{1,64})\.gif)$")
-_REASONS = {200: "OK", 302: "Found", 404: "Not Found", 500: "Internal Server Error"}
+# The POS calls a till waits on; the rest of the POS API (void, batches, Toast, Square) is
+# answered by Django as usual.
+_POS_ROUTE_NAMES = ("pos-generic-redeem", "pos-generic-validate")
 
 
 def _secure(environ) -> bool:
@@ -65,47 +68,69 @@ def _security_headers(secure: bool) -> list[tuple[str, str]]:
     return headers
 
 
-def _host_allowed(environ) -> bool:
-    """Django's own ALLOWED_HOSTS check; Django answers the request when it fails."""
-    try:
-        WSGIRequest(environ).get_host()
-    except DisallowedHost:
-        return False
-    return True
+def _pos_views() -> dict:
+    """The POS calls a till waits on, from the URL conf: path -> (route, view, its arguments)."""
+    views = {}
+    for name in _POS_ROUTE_NAMES:
+        path = reverse(name)
+        match = resolve(path)
+        views[path] = (match.route, match.func, match.kwargs)
+    return views
+
+
+def _tracking_answer(request, kind: str, token: str):
+    """Status, headers, body of a tracking hit."""
+    _, answer_for = _TRACKING_ROUTES[kind]
+    params = dict(parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True))
+    answer = answer_for(token, params)
+    return answer.status, answer.headers, answer.body
+
+
+def _view_answer(request, view, kwargs):
+    """Status, headers, body of a Django view called without the middleware."""
+    response = view(request, **kwargs)
+    return response.status_code, list(response.items()), response.content
 
 
 class FastPath:
-    """WSGI middleware: tracking hits here, the rest to ``django_app``."""
+    """WSGI middleware: tracking hits and the POS calls a till waits on are answered here, the
+    rest by ``django_app``."""
 
     def __init__(self, django_app):
         self.django_app = django_app
+        self.pos_views = _pos_views()
+
+    def _route(self, environ):
+        """(route, answer) when this entry answers the request, else None."""
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
+        if method in ("GET", "HEAD") and (match := _TRACKING_PATH.match(path)):
+            kind, token = match.group(1) or match.group(3), match.group(2) or match.group(4)
+            return _TRACKING_ROUTES[kind][0], partial(_tracking_answer, kind=kind, token=token)
+        if method == "POST" and path in self.pos_views:
+            route, view, kwargs = self.pos_views[path]
+            return route, partial(_view_answer, view=view, kwargs=kwargs)
+        return None
 
     def __call__(self, environ, start_response):
-        match = _TRACKING_PATH.match(environ.get("PATH_INFO", ""))
+        routed = self._route(environ)
         secure = _secure(environ)
-        if (
-            match is None
-            or environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
-            or (settings.SECURE_SSL_REDIRECT and not secure)
-            or not _host_allowed(environ)
-        ):
+        if routed is None or (settings.SECURE_SSL_REDIRECT and not secure):
             return self.django_app(environ, start_response)
-        kind = match.group(1) or match.group(3)
-        token = match.group(2) or match.group(4)
-        route, answer_for = _ROUTES[kind]
+        request = WSGIRequest(environ)
+        try:
+            request.get_host()  # ALLOWED_HOSTS, checked as Django would
+        except DisallowedHost:
+            return self.django_app(environ, start_response)
+        route, answer = routed
         request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
         context = request_id_var.set(request_id)
         started = time.perf_counter()
         try:
-            params = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-            answer = answer_for(token, params)
-            status, headers, body = answer.status, answer.headers, answer.body
-        except Exception:
-            logger.exception("tracking hit failed: %s", route)
-            connection.close()  # maybe broken: the next hit takes a fresh one from the pool
-            problem = Problem(500, "internal_error", "Something went wrong on our side.")
-            status, headers = 500, [("Content-Type", PROBLEM_TYPE)]
-            body = orjson.dumps(problem.as_dict())
+            status, headers, body = answer(request)
+        except Exception as exc:
+            connection.close()  # maybe broken: the next call takes a fresh one from the pool
+            response = response_for_exception(request, exc)  # what Django answers, and logs
+            status, headers, body = response.status_code, list(response.items()), response.content
         finally:
             request_id_var.reset(context)
         request_observe(route, environ["REQUEST_METHOD"], status, started)
@@ -115,5 +140,5 @@ class FastPath:
             ("X-Request-ID", request_id),
             *_security_headers(secure),
         ]
-        start_response(f"{status} {_REASONS[status]}", headers)
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]

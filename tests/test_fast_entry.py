@@ -1,10 +1,12 @@
-"""The WSGI entry that answers tracking hits before Django's request cycle (config.fastpath).
+"""The WSGI entry that answers tracking hits and a till's redeem and validate before Django's
+request cycle (config.fastpath).
 
 These call the deployed WSGI application, the way gunicorn or granian do; Django's test client
 would go around it.
 """
 
 import io
+import json
 from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 from wsgiref.util import setup_testing_defaults
@@ -16,15 +18,18 @@ from prometheus_client import REGISTRY
 from config.wsgi import application
 from promotions.models import Touchpoint
 from promotions.tracking import PIXEL
-from tests.factories import PlacementFactory
+from redemptions.models import Redemption
+from tests.factories import CodeFactory, PlacementFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the entry returns connections, as Django
 
 
-def call(path, query="", method="GET", **headers):
+def call(path, query="", method="GET", body=b"", **headers):
     environ = {"PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": method}
     environ.update({f"HTTP_{k.upper()}": v for k, v in headers.items()})
-    environ["wsgi.input"] = io.BytesIO()
+    environ["wsgi.input"] = io.BytesIO(body)
+    if body:
+        environ.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
     setup_testing_defaults(environ)
     answered = {}
 
@@ -144,3 +149,78 @@ def test_a_host_django_would_refuse_goes_to_django(placement, settings):
 
     assert refused[2] == b"django" and allowed[0] == 302
     assert Touchpoint.objects.count() == 1
+
+
+def sale(code, store, txn="T-1"):
+    body = {"code": code.code, "store_id": store.external_id, "transaction_id": txn}
+    return json.dumps({**body, "basket_total": "10.00"}).encode()
+
+
+def test_a_till_redeems_and_validates_without_django(offer, store, pos, django_never_called):
+    _, api_key, _ = pos
+    code, auth = CodeFactory(offer=offer), f"Bearer {api_key}"
+    before = requests_counted_post("api/v1/pos/generic/redemptions", 201)
+
+    checked = call(
+        "/api/v1/pos/generic/validate", method="POST", body=sale(code, store), authorization=auth
+    )
+    status, headers, body = call(
+        "/api/v1/pos/generic/redemptions",
+        method="POST",
+        body=sale(code, store),
+        authorization=auth,
+        idempotency_key="till-1",
+        x_request_id="req-7",
+    )
+    replayed = call(
+        "/api/v1/pos/generic/redemptions",
+        method="POST",
+        body=sale(code, store),
+        authorization=auth,
+        idempotency_key="till-1",
+    )
+
+    assert checked[0] == 200 and json.loads(checked[2])["redeemable"] is True
+    assert status == 201 and headers["X-Request-ID"] == "req-7"
+    assert headers["Content-Type"] == "application/json" and headers["X-Frame-Options"] == "DENY"
+    redemption = Redemption.objects.get()
+    assert json.loads(body)["redemption_id"] == redemption.id
+    assert replayed[0] == 201 and replayed[1]["Idempotent-Replayed"] == "true"
+    assert requests_counted_post("api/v1/pos/generic/redemptions", 201) == before + 2
+
+
+def test_a_tills_bad_calls_get_the_answers_django_would_give(offer, store, pos, settings):
+    _, api_key, _ = pos
+    code, auth = CodeFactory(offer=offer), f"Bearer {api_key}"
+    redeem = "/api/v1/pos/generic/redemptions"
+
+    unauthenticated = call(redeem, method="POST", body=sale(code, store))
+    malformed = call(redeem, method="POST", body=b"{nope", authorization=auth)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10
+    too_big = call(redeem, method="POST", body=sale(code, store), authorization=auth)
+
+    assert unauthenticated[0] == 401 and b'"code":"unauthenticated"' in unauthenticated[2]
+    assert malformed[0] == 400 and malformed[1]["Content-Type"] == "application/problem+json"
+    assert too_big[0] == 400 and b'"code":"bad_request"' in too_big[2]
+    assert not Redemption.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path, method",
+    [
+        ("/api/v1/pos/generic/redemptions", "GET"),
+        ("/api/v1/pos/generic/redemptions/1/void", "POST"),
+        ("/api/v1/pos/generic/batch", "POST"),
+        ("/api/v1/pos/generic/redemptions/", "POST"),
+    ],
+)
+def test_the_rest_of_the_pos_api_goes_to_django(path, method):
+    with mock.patch.object(application, "django_app", side_effect=django_answers) as django_app:
+        call(path, method=method)
+
+    assert django_app.called
+
+
+def requests_counted_post(route, status):
+    labels = {"route": route, "method": "POST", "status": str(status)}
+    return REGISTRY.get_sample_value("http_requests_total", labels) or 0
