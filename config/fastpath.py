@@ -10,7 +10,8 @@ by the POS view itself, found in the URL conf. Either gets what the middleware w
 the request id, the request metrics, the security headers; an exception gets the response and
 the log line Django's handler would give it. Everything else goes to Django, and so does a call
 for a host not in ALLOWED_HOSTS or one SecurityMiddleware would redirect to HTTPS. Between calls
-the entry keeps its thread's pooled connection; a call that fails gives it back.
+the entry keeps its thread's pooled connection; after a call that fails it does what Django's
+handler does at the end of every request (``request_finished``: the connection goes back).
 """
 
 import re
@@ -20,10 +21,10 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core import signals
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import connection
 from django.urls import resolve, reverse
 
 from config.observability import request_id_for, request_id_var, request_observe
@@ -128,8 +129,9 @@ class FastPath:
         try:
             status, headers, body = answer(request)
         except Exception as exc:
-            connection.close()  # maybe broken: the next call takes a fresh one from the pool
             response = response_for_exception(request, exc)  # what Django answers, and logs
+            # As after any Django request: a possibly broken connection goes back to the pool.
+            signals.request_finished.send(sender=self.__class__)
             status, headers, body = response.status_code, list(response.items()), response.content
         finally:
             request_id_var.reset(context)

@@ -91,6 +91,8 @@ def text_field(data: dict, name: str, *, max_length: int, required: bool = True)
     if not isinstance(value, str):
         raise Problem(400, "validation_error", f"{name}: must be a string.", field=name)
     value = value.strip()
+    if "\x00" in value:  # PostgreSQL text cannot hold it; a till never means it
+        raise Problem(400, "validation_error", f"{name}: must not contain NUL.", field=name)
     if len(value) > max_length:
         raise Problem(
             400, "validation_error", f"{name}: at most {max_length} characters.", field=name
@@ -119,7 +121,10 @@ def time_field(data: dict, name: str):
     value = data.get(name)
     if value in (None, ""):
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but impossible, such as year 0 or 31 February
+        parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise Problem(
             400, "validation_error", f"{name}: an ISO 8601 time with a UTC offset.", field=name

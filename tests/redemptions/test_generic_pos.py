@@ -467,3 +467,22 @@ def test_the_redeem_statements_are_prepared_once_per_connection(till, offer, sto
     insert = [count for sql, count in runs.items() if "INSERT INTO redemptions_redemption " in sql]
     assert take == [3] and insert == [3]
     assert not [sql for sql in runs if '"promotions_' in sql]  # the ORM's queries stay unprepared
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("store_id", "S-\x001"),
+        ("transaction_id", "T\x00"),
+        ("occurred_at", "0000-01-01T00:00:00Z"),
+        ("occurred_at", "2026-02-31T10:00:00Z"),
+    ],
+)
+def test_nul_characters_and_impossible_times_are_400_not_500(till, code, store, field, value):
+    body = {"code": code.code, "store_id": store.external_id, "transaction_id": "T-1"}
+
+    paths = (REDEEM, VALIDATE) if field == "store_id" else (REDEEM,)  # validate takes no more
+    for path in paths:
+        response = till.post(path, {**body, "basket_total": "10.00", field: value}, format="json")
+        assert_problem(response, 400, "validation_error")
+    assert not Redemption.objects.exists()
