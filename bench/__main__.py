@@ -346,10 +346,10 @@ UPDATE promotions_code SET status = 'redeemed', use_count = 1, redeemed_at = now
   WHERE id = (SELECT nextval('bench_code_seq')) AND status = 'issued' RETURNING id AS code_id, offer_id \\gset
 INSERT INTO redemptions_redemption (code_id, unique_code, offer_id, campaign_id, brand_id,
   customer_ref, store_id, integration_id, transaction_id, basket_total, discount, status,
-  occurred_at, redeemed_at, void_reason, rollup_dirty)
+  occurred_at, redeemed_at, void_reason)
   VALUES (:code_id, true, :offer_id, {seeded["campaign_id"]}, {seeded["brand_id"]}, '',
   {seeded["store_pk"]}, {seeded["integration_id"]}, 'pg' || :code_id, 10, 1, 'redeemed', now(),
-  now(), '', true);
+  now(), '');
 END;
 """
     ref = pgbench(db, script, args.duration, args.connections)
@@ -407,7 +407,8 @@ def wait_drained(db, limit=180.0) -> float:
     with psycopg.connect(**db, autocommit=True) as conn:
         while time.monotonic() - started < limit:
             pending = conn.execute(
-                "SELECT count(*) FROM redemptions_redemption WHERE attributed_at IS NULL OR rollup_dirty"
+                "SELECT (SELECT count(*) FROM redemptions_redemption WHERE attributed_at IS NULL)"
+                " + (SELECT count(*) FROM redemptions_rollupdirtyslice)"
             ).fetchone()[0]
             if not pending:
                 break

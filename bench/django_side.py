@@ -143,9 +143,9 @@ def attribution_backlog(count: int) -> dict:
             """
             INSERT INTO redemptions_redemption (code_id, unique_code, offer_id, campaign_id,
                 brand_id, customer_ref, store_id, integration_id, transaction_id, basket_total,
-                discount, status, occurred_at, redeemed_at, void_reason, rollup_dirty)
+                discount, status, occurred_at, redeemed_at, void_reason)
             SELECT id, true, offer_id, %(campaign)s, %(brand)s, customer_ref, %(store)s,
-                %(integration)s, 'T' || id, 10, 1, 'redeemed', redeemed_at, redeemed_at, '', true
+                %(integration)s, 'T' || id, 10, 1, 'redeemed', redeemed_at, redeemed_at, ''
             FROM promotions_code WHERE offer_id = %(offer)s
             """,
             {

@@ -16,6 +16,7 @@ from config.observability import ATTRIBUTION_LAG
 from promotions.models import Campaign, Touchpoint
 from redemptions.attribution import CLICK, IMPRESSION, ISSUANCE, Touch, attribute
 from redemptions.models import Attribution, Redemption
+from redemptions.rollups import slices_mark
 
 BATCH = 2000
 logger = logging.getLogger(__name__)
@@ -79,7 +80,8 @@ def redemptions_attribute(redemption_ids: list[int]) -> int:
         ids = [r.id for r in rows]
         Attribution.objects.filter(redemption_id__in=ids).delete()
         Attribution.objects.bulk_create(credits, batch_size=5000)
-        Redemption.objects.filter(id__in=ids).update(attributed_at=now, rollup_dirty=True)
+        Redemption.objects.filter(id__in=ids).update(attributed_at=now)
+        slices_mark((r.campaign_id, r.redeemed_at) for r in rows)
     for redemption in rows:
         if redemption.status == Redemption.Status.REDEEMED:
             ATTRIBUTION_LAG.observe(max((now - redemption.redeemed_at).total_seconds(), 0.0))

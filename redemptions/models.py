@@ -103,8 +103,6 @@ class Redemption(models.Model):
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.CharField(max_length=200, blank=True)
     attributed_at = models.DateTimeField(null=True, blank=True)
-    # Set by every change that a report must reflect; cleared by the roll-up refresh.
-    rollup_dirty = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["-redeemed_at", "-id"]
@@ -114,9 +112,6 @@ class Redemption(models.Model):
                 fields=["redeemed_at"],
                 condition=Q(attributed_at__isnull=True),
                 name="redemption_unattributed",
-            ),
-            models.Index(
-                fields=["id"], condition=Q(rollup_dirty=True), name="redemption_rollup_dirty"
             ),
         ]
         constraints = [
@@ -286,3 +281,23 @@ class RollupWatermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.last_id}"
+
+
+class RollupDirtySlice(models.Model):
+    """A (campaign, UTC day) whose roll-up rows a change has made stale.
+
+    Attribution and voids mark slices; the roll-up refresh takes the marks and rebuilds those
+    slices. (A flag on every redemption row, set and cleared, cost two index-maintaining
+    updates per redemption.) No foreign key: marking must not lock the campaign row.
+    """
+
+    campaign_id = models.BigIntegerField()
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign_id", "day"], name="rollup_dirty_slice")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.day}"

@@ -2,7 +2,7 @@
 
 A refresh recomputes whole (campaign, day) slices from raw rows and replaces them, so running
 it twice changes nothing; it only visits slices that changed (new touchpoints past a
-watermark, redemptions flagged ``rollup_dirty``). Days are UTC days.
+watermark, and the slices that attribution and voids marked stale). Days are UTC days.
 """
 
 from collections import defaultdict
@@ -15,10 +15,15 @@ from django.utils import timezone
 
 from promotions.models import Campaign, Placement, Touchpoint
 from promotions.sql import converted
-from redemptions.models import Attribution, DailyRollup, Redemption, RollupWatermark
+from redemptions.models import (
+    Attribution,
+    DailyRollup,
+    Redemption,
+    RollupDirtySlice,
+    RollupWatermark,
+)
 
 MONEY = Decimal("0.01")
-DIRTY_BATCH = 20_000
 
 
 def rollups_refresh() -> int:
@@ -37,7 +42,7 @@ def rollups_refresh() -> int:
             .values_list("campaign_id", "day")
             .distinct()
         )
-        slices |= _dirty_take()
+        slices |= _slices_take()
         for campaign_id, day in sorted(slices):
             _slice_rebuild(campaign_id, day)
         watermark.last_id = top
@@ -45,28 +50,25 @@ def rollups_refresh() -> int:
     return len(slices)
 
 
-# One statement takes a batch of flagged redemptions and names their slices. It replaced a read
-# of the ids and two statements over an IN list of up to 20,000 of them, which took PostgreSQL
-# up to a second of CPU every refresh under load.
-_DIRTY_TAKE_SQL = f"""
-    UPDATE {Redemption._meta.db_table} SET rollup_dirty = %s
-    WHERE rollup_dirty AND id IN (
-        SELECT id FROM {Redemption._meta.db_table} WHERE rollup_dirty ORDER BY id LIMIT %s
+def slices_mark(changed) -> None:
+    """Mark stale the slices of ``changed``, (campaign id, redeemed_at) pairs: the next refresh
+    rebuilds them. Sorted, so concurrent markers queue on the same slice instead of deadlocking."""
+    days = sorted({(campaign_id, timezone.localdate(at)) for campaign_id, at in changed})
+    RollupDirtySlice.objects.bulk_create(
+        [RollupDirtySlice(campaign_id=campaign_id, day=day) for campaign_id, day in days],
+        ignore_conflicts=True,
     )
-    RETURNING campaign_id, redeemed_at
-"""
-_REDEEMED_AT = [Redemption._meta.get_field("redeemed_at")]
 
 
-def _dirty_take() -> set:
-    """Clear up to DIRTY_BATCH ``rollup_dirty`` flags; the (campaign, day) slices they were on."""
+_SLICES_TAKE_SQL = f"DELETE FROM {RollupDirtySlice._meta.db_table} RETURNING campaign_id, day"
+_SLICE_FIELDS = [RollupDirtySlice._meta.get_field(name) for name in ("campaign_id", "day")]
+
+
+def _slices_take() -> set:
+    """Take every mark (in the refresh's transaction: a failed refresh leaves them)."""
     with connection.cursor() as cursor:
-        cursor.execute(_DIRTY_TAKE_SQL, [False, DIRTY_BATCH])
-        rows = cursor.fetchall()
-    return {
-        (campaign_id, timezone.localdate(converted(_REDEEMED_AT, [redeemed_at])[0]))
-        for campaign_id, redeemed_at in rows
-    }
+        cursor.execute(_SLICES_TAKE_SQL)
+        return {tuple(converted(_SLICE_FIELDS, row)) for row in cursor.fetchall()}
 
 
 def _slice_rebuild(campaign_id: int, day) -> None:

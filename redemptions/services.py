@@ -43,6 +43,7 @@ from redemptions.models import (
     RedemptionAttempt,
     key_hash,
 )
+from redemptions.rollups import slices_mark
 
 logger = logging.getLogger(__name__)
 CENT = Decimal("0.01")
@@ -469,8 +470,8 @@ _SHARED_CODE_USE_SQL = f"""
 _REDEMPTION_INSERT_SQL = f"""
     INSERT INTO {Redemption._meta.db_table} (code_id, unique_code, offer_id, campaign_id, brand_id,
         placement_id, customer_ref, store_id, integration_id, transaction_id, basket_total,
-        discount, status, occurred_at, redeemed_at, void_reason, rollup_dirty)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', true)
+        discount, status, occurred_at, redeemed_at, void_reason)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '')
     ON CONFLICT DO NOTHING
     RETURNING id
 """
@@ -576,13 +577,13 @@ def redemption_void(integration: PosIntegration, request: VoidRequest) -> Outcom
                 status=Redemption.Status.VOIDED,
                 voided_at=now,
                 void_reason=request.reason[:200],
-                rollup_dirty=True,
             )
             if not voided:
                 target.refresh_from_db(fields=["status"])
                 if target.status == Redemption.Status.VOIDED:
                     raise Decline("already_voided", "This redemption was already voided.")
                 raise Decline("void_window_passed", "Too late to void this redemption.")
+            slices_mark([(target.campaign_id, target.redeemed_at)])
             if target.unique_code:
                 Code.objects.filter(id=target.code_id, status=Code.Status.REDEEMED).update(
                     status=Code.Status.ISSUED, use_count=0, redeemed_at=None

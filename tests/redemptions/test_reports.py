@@ -4,6 +4,7 @@ import csv
 import io
 from collections import defaultdict
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.db.models import Sum
@@ -11,7 +12,7 @@ from rest_framework.test import APIClient
 
 from promotions.models import Campaign, Code, Touchpoint
 from redemptions import credit, rollups
-from redemptions.models import Attribution, DailyRollup, Redemption
+from redemptions.models import Attribution, DailyRollup, Redemption, RollupDirtySlice
 from tests.factories import CodeFactory, PlacementFactory, StoreFactory, pos_integration
 
 pytestmark = pytest.mark.django_db
@@ -147,7 +148,6 @@ def test_refresh_and_attribution_are_idempotent(loop):
     )
 
     credit.redemptions_attribute(list(Redemption.objects.values_list("id", flat=True)))
-    Redemption.objects.update(rollup_dirty=True)
     rollups.rollups_refresh()
 
     strip = [{k: v for k, v in row.items() if k != "id"} for row in before]
@@ -161,19 +161,26 @@ def test_refresh_and_attribution_are_idempotent(loop):
     )
 
 
-def test_a_refresh_takes_a_bounded_batch_of_changes_and_the_next_one_the_rest(loop, monkeypatch):
-    before = list(DailyRollup.objects.order_by("id").values_list("redemptions", "revenue"))
+def test_changes_mark_their_slice_and_the_refresh_takes_the_marks(loop, monkeypatch):
+    cells = ("placement_id", "store_id", "redemptions", "revenue")
+    before = sorted(DailyRollup.objects.values_list(*cells), key=repr)
+    one = Redemption.objects.get(transaction_id="t1")
+    assert not RollupDirtySlice.objects.exists()  # the loop's refresh took them all
     DailyRollup.objects.all().delete()
-    Redemption.objects.update(rollup_dirty=True)
-    monkeypatch.setattr(rollups, "DIRTY_BATCH", 2)
 
-    rollups.rollups_refresh()
+    credit.redemptions_attribute([one.id])
 
-    assert Redemption.objects.filter(rollup_dirty=True).count() == 3
-    while Redemption.objects.filter(rollup_dirty=True).exists():
+    marked = list(RollupDirtySlice.objects.values_list("campaign_id", "day"))
+    assert marked == [(one.campaign_id, one.redeemed_at.date())]
+    monkeypatch.setattr(rollups, "_slice_rebuild", mock.Mock(side_effect=RuntimeError("killed")))
+    with pytest.raises(RuntimeError):
         rollups.rollups_refresh()
-    after = list(DailyRollup.objects.order_by("id").values_list("redemptions", "revenue"))
-    assert sorted(after) == sorted(before)
+    assert RollupDirtySlice.objects.count() == 1  # a refresh that dies leaves its marks
+    monkeypatch.undo()
+    rollups.rollups_refresh()
+    assert not RollupDirtySlice.objects.exists()
+    after = sorted(DailyRollup.objects.values_list(*cells), key=repr)
+    assert after == before
 
 
 def test_a_void_removes_the_credit_and_the_report_follows(loop):
