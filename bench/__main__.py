@@ -257,7 +257,7 @@ def main():
         flush=True,
     )
     results = []
-    fresh = args.duration * 4000 * 2
+    fresh = args.duration * 2000 * (args.rounds + 2) + 1  # see bench_redeem's deal()
     seeded = django_side(env, "seed", fresh)
     codes_file = Path(tempfile.mkstemp(suffix=".codes")[1])
     codes_file.write_text("\n".join(seeded.pop("codes")))
@@ -352,6 +352,17 @@ def bench_redeem(env, db, seeded, wrk_env, web, args):
     sampler = RssSampler(web.pid)
     sampler.start()
     path = "/api/v1/pos/generic/redemptions"
+    codes_file = Path(wrk_env["CODES_FILE"])
+    unused = codes_file.read_text().splitlines()
+    spare = unused.pop()  # never given to a run: the statement count below redeems it
+
+    def deal() -> None:
+        """A slice of never-used codes for the next run, larger than any run here can use (wrk
+        threads take every other code, so trimming what a run reported would leave some)."""
+        share = args.duration * 2000
+        codes_file.write_text("\n".join(unused[:share]))
+        del unused[:share]
+
     with psycopg.connect(**db, autocommit=True) as conn:
         top = conn.execute("SELECT max(id) FROM promotions_code").fetchone()[0]
         # fresh codes for pgbench, ids above `top` (ours come from the codes file)
@@ -372,10 +383,8 @@ END;
     runs, refs = [], []
     for _ in range(args.rounds):
         settle(db)
+        deal()
         runs.append(wrk(env, "redeem", path, args.duration, args.connections, wrk_env))
-        # Fresh codes for the next run: this one used the first ones.
-        codes = Path(wrk_env["CODES_FILE"]).read_text().splitlines()
-        Path(wrk_env["CODES_FILE"]).write_text("\n".join(codes[runs[-1]["requests"] + 100 :]))
         refs.append(pgbench(db, script, args.duration, args.connections))
     mem = sampler.stop()
     ours, ref = mean_of(runs), mean_of(refs)
@@ -384,12 +393,10 @@ END;
     half = ours["rps"] / 2
     delay = int(1000 * 4 / half) if half else 0
     settle(db)
+    deal()
     half_started = time.time()
     at_half = wrk(env, "redeem", path, args.duration, 4, wrk_env, delay_ms=delay)
     half_ended = time.time()
-    # Fresh codes again for the one-till run: the half-load run used the first ones.
-    codes = Path(wrk_env["CODES_FILE"]).read_text().splitlines()
-    Path(wrk_env["CODES_FILE"]).write_text("\n".join(codes[at_half["requests"] + 100 :]))
     print(
         f"  at half load ({at_half['rps']:.0f} req/s): p50 {at_half['p50_ms']:.1f} ms, p99 "
         f"{at_half['p99_ms']:.1f} ms (target p99 <= 50 ms: {'met' if at_half['p99_ms'] <= 50 else 'NOT met'})",
@@ -403,15 +410,13 @@ END;
         flush=True,
     )
     settle(db)
-    one = wrk(
-        env, "redeem", path, args.duration, 1, {**wrk_env, "CODES_FILE": wrk_env["CODES_FILE"]}
-    )
+    deal()
+    one = wrk(env, "redeem", path, args.duration, 1, wrk_env)
     print(
         f"  one till, back to back: {one['rps']:.0f} req/s, p50 {one['p50_ms']:.1f} ms, "
         f"p99 {one['p99_ms']:.1f} ms",
         flush=True,
     )
-    spare = Path(wrk_env["CODES_FILE"]).read_text().splitlines()[-1]  # never reached by the runs
     counted = django_side(env, "profile", spare, seeded["store_id"], seeded["pos_key"])
     print(
         f"  one redeem (HTTP {counted['status']}): {counted['statements']} statements, "
