@@ -20,6 +20,7 @@ from promotions.models import Touchpoint
 from promotions.tracking import PIXEL
 from redemptions.models import Redemption
 from tests.factories import CodeFactory, PlacementFactory
+from tests.promotions.test_tracking import assert_one_touch
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the entry returns connections, as Django
 
@@ -73,13 +74,7 @@ def test_a_click_is_recorded_and_redirected_without_django(placement, django_nev
     assert parse_qs(target.query) == {"utm": ["x"], "click_id": ["clk-9"]}
     assert headers["Cache-Control"] == "no-store" and headers["X-Request-ID"] == "req-42"
     assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
-    touch = Touchpoint.objects.get()
-    assert (touch.kind, touch.placement_id, touch.customer_ref, touch.click_id) == (
-        "click",
-        placement.id,
-        "c-1",
-        "clk-9",
-    )
+    assert_one_touch("click", placement, "c-1", "clk-9")
     assert requests_counted("t/<str:token>", 302) == before + 1
 
 

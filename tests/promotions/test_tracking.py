@@ -22,6 +22,16 @@ def placement(campaign):
     )
 
 
+def assert_one_touch(kind, placement, customer_ref, click_id):
+    touch = Touchpoint.objects.get()
+    assert (touch.kind, touch.placement_id, touch.customer_ref, touch.click_id) == (
+        kind,
+        placement.id,
+        customer_ref,
+        click_id,
+    )
+
+
 def test_click_records_a_touch_and_redirects_with_click_id(client_api, placement):
     with CaptureQueriesContext(connection) as queries:
         response = client_api.get(
@@ -34,13 +44,7 @@ def test_click_records_a_touch_and_redirects_with_click_id(client_api, placement
         "utm": ["x"],
         "click_id": ["clk-9"],
     }
-    touch = Touchpoint.objects.get()
-    assert (touch.kind, touch.placement_id, touch.customer_ref, touch.click_id) == (
-        "click",
-        placement.id,
-        "c-1",
-        "clk-9",
-    )
+    assert_one_touch("click", placement, "c-1", "clk-9")
     statements = [q["sql"] for q in queries.captured_queries]
     assert len(statements) == 1 and sum("INSERT INTO" in sql for sql in statements) == 1
 
