@@ -195,6 +195,16 @@ def mean_of(runs: list[dict]) -> dict:
     return {**mean, "requests": sum(run.get("requests", 0) for run in runs), "runs": len(runs)}
 
 
+def alternate(db, run_ours, script: str, args) -> tuple[dict, dict]:
+    """Ours and pgbench running ``script``, alternating for ``args.rounds``, each averaged."""
+    runs, refs = [], []
+    for _ in range(args.rounds):
+        settle(db)
+        runs.append(run_ours())
+        refs.append(pgbench(db, script, args.duration, args.connections))
+    return mean_of(runs), mean_of(refs)
+
+
 def report(name, ours, ref, target=None, unit="req/s", mem=None):
     ratio = ours["rps"] / ref["rps"] if ref["rps"] else 0
     line = (
@@ -380,14 +390,13 @@ INSERT INTO redemptions_redemption (code_id, unique_code, offer_id, campaign_id,
   now(), '');
 END;
 """
-    runs, refs = [], []
-    for _ in range(args.rounds):
-        settle(db)
+
+    def saturate():
         deal()
-        runs.append(wrk(env, "redeem", path, args.duration, args.connections, wrk_env))
-        refs.append(pgbench(db, script, args.duration, args.connections))
+        return wrk(env, "redeem", path, args.duration, args.connections, wrk_env)
+
+    ours, ref = alternate(db, saturate, script, args)
     mem = sampler.stop()
-    ours, ref = mean_of(runs), mean_of(refs)
     results = [report("POS redeem", ours, ref, target=0.25, mem=mem)]
     wait_drained(db)  # the saturating run's attribution backlog must not count as steady-state lag
     half = ours["rps"] / 2
@@ -500,31 +509,15 @@ INSERT INTO promotions_code (offer_id, code, kind, click_id, customer_ref, statu
 UPDATE promotions_customerclaim SET claims = claims + 1 WHERE id = :id;
 END;
 """
-    runs, refs = [], []
-    for _ in range(args.rounds):
-        settle(db)
-        runs.append(
-            wrk(
-                env,
-                "claim",
-                f"/api/v1/offers/{seeded['offer_id']}/claim",
-                args.duration,
-                args.connections,
-                {"POS_KEY": seeded["app_key"]},
-            )
-        )
-        refs.append(pgbench(db, script, args.duration, args.connections))
+
+    def claims(connections):
+        path = f"/api/v1/offers/{seeded['offer_id']}/claim"
+        return wrk(env, "claim", path, args.duration, connections, {"POS_KEY": seeded["app_key"]})
+
+    ours, ref = alternate(db, lambda: claims(args.connections), script, args)
     mem = sampler.stop()
-    ours, ref = mean_of(runs), mean_of(refs)
     settle(db)
-    one = wrk(
-        env,
-        "claim",
-        f"/api/v1/offers/{seeded['offer_id']}/claim",
-        args.duration,
-        1,
-        {"POS_KEY": seeded["app_key"]},
-    )
+    one = claims(1)
     print_result = report("claim", ours, ref, target=0.25, mem=mem)
     print(
         f"  one client, back to back: {one['rps']:.0f} req/s, p50 {one['p50_ms']:.1f} ms, "
@@ -543,13 +536,11 @@ INSERT INTO promotions_touchpoint (brand_id, campaign_id, placement_id, kind, cu
   VALUES ({seeded["brand_id"]}, {seeded["campaign_id"]}, {seeded["placement_id"]}, 'click',
   'c' || :client_id, md5(random()::text), now(), now());
 """
-    runs, refs = [], []
-    for _ in range(args.rounds):
-        settle(db)
-        runs.append(wrk(env, "track", f"/t/{seeded['token']}", args.duration, args.connections, {}))
-        refs.append(pgbench(db, script, args.duration, args.connections))
+    path = f"/t/{seeded['token']}"
+    ours, ref = alternate(
+        db, lambda: wrk(env, "track", path, args.duration, args.connections, {}), script, args
+    )
     mem = sampler.stop()
-    ours, ref = mean_of(runs), mean_of(refs)
     return [report("tracking redirect", ours, ref, target=0.40, mem=mem)]
 
 

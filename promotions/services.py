@@ -1,6 +1,5 @@
 """Every write of the promotions side: claims, bulk code jobs, code insertion."""
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,7 +22,7 @@ from promotions.models import (
     Touchpoint,
 )
 from promotions.problems import Problem
-from promotions.sql import converted, prepared_cursor
+from promotions.sql import JSON_AGG, converted, json_list, prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +60,15 @@ _OFFER_STORE_IDS = f"""
     SELECT e.store_id FROM {_OFFER_STORES_TABLE} e JOIN {_STORES_TABLE} s ON s.id = e.store_id
     WHERE e.offer_id = o.id ORDER BY s.name, s.id
 """
-_STORE_IDS_LIST = {
-    "postgresql": f"ARRAY({_OFFER_STORE_IDS})",
-    "sqlite": f"(SELECT json_group_array(store_id) FROM ({_OFFER_STORE_IDS}))",
-}
 _CLAIM_OFFER_SQL = {
     vendor: f"""
     SELECT {", ".join("o." + f.column for f in Offer._meta.concrete_fields)},
-        cp.starts_at, cp.ends_at, {store_ids}
+        cp.starts_at, cp.ends_at,
+        COALESCE((SELECT {JSON_AGG[vendor]}(ids.store_id) FROM ({_OFFER_STORE_IDS}) ids), '[]')
     FROM {Offer._meta.db_table} o JOIN {Campaign._meta.db_table} cp ON cp.id = o.campaign_id
     WHERE o.id = %s AND cp.brand_id = %s
 """
-    for vendor, store_ids in _STORE_IDS_LIST.items()
+    for vendor in JSON_AGG
 }
 # The no-op update on conflict exists to take the row lock that serialises one customer's claims.
 _CLAIM_COUNTER_SQL = f"""
@@ -183,7 +179,7 @@ def _claim_offer(cursor, offer_id: int, brand_id: int) -> tuple[Offer, list[int]
     offer.campaign = Campaign(
         id=offer.campaign_id, brand_id=brand_id, starts_at=starts_at, ends_at=ends_at
     )
-    return offer, store_ids if isinstance(store_ids, list) else json.loads(store_ids)
+    return offer, json_list(store_ids)
 
 
 def _code_issue(cursor, code: Code) -> int:
@@ -234,6 +230,9 @@ def _click_stitch(brand_id: int, campaign_id: int, click_id: str, customer_ref: 
     if not click[2]:
         Touchpoint.objects.filter(id=click[0]).update(customer_ref=customer_ref)
     return click[1]
+
+
+# --- Bulk generation ------------------------------------------------------------------------
 
 
 def code_job_create(*, offer: Offer, count: int, placement: Placement | None) -> CodeJob:

@@ -9,10 +9,21 @@ prepared, on the same connection and in the same transaction as the ORM's work. 
 no query reaches (``DATABASE_PREPARED_STATEMENTS``).
 """
 
+import json
 from contextlib import contextmanager
 
 import psycopg
 from django.db import connection
+
+# The JSON aggregates hand-written statements use: PostgreSQL and SQLite (the demo) name them
+# differently. ``json_list`` reads what they return.
+JSON_AGG = {"postgresql": "json_agg", "sqlite": "json_group_array"}
+JSON_ARRAY = {"postgresql": "json_build_array", "sqlite": "json_array"}
+
+
+def json_list(value) -> list:
+    """A JSON array a statement returned: psycopg parses it, SQLite hands over its text."""
+    return value if isinstance(value, list) else json.loads(value)
 
 
 class _PreparingCursor(psycopg.Cursor):

@@ -7,15 +7,13 @@ import base64
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import orjson
 from django.db import connection, transaction
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.encoding import iri_to_uri
+from django.views.decorators.cache import never_cache
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import authentication, exceptions
@@ -24,8 +22,7 @@ from rest_framework.views import APIView
 
 from config.observability import TOUCHPOINTS
 from promotions.models import Brand, Campaign, Placement, Touchpoint
-from promotions.problems import CONTENT_TYPE as PROBLEM_TYPE
-from promotions.problems import Problem
+from promotions.problems import Problem, problem_response
 from promotions.sql import prepared_cursor
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -94,66 +91,33 @@ def _record_touch(token: str, kind: str, customer_ref: str, click_id: str) -> st
     return destination
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A tracking response before any framework wraps it: Django's views and the WSGI entry
-    that answers tracking hits ahead of Django's request cycle (``config.fastpath``) share it."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes = b""
-
-
-def click_answer(token: str, params) -> Answer:
-    """Record a click and send the shopper on to the placement's destination with a click id."""
-    click_id = _clean(params.get("click_id"), 64) or uuid.uuid4().hex
+def track_click(request, token: str):
+    click_id = _clean(request.GET.get("click_id"), 64) or uuid.uuid4().hex
     destination = _record_touch(
-        token, Touchpoint.Kind.CLICK, _clean(params.get("customer_ref"), 128), click_id
+        token, Touchpoint.Kind.CLICK, _clean(request.GET.get("customer_ref"), 128), click_id
     )
     if destination is None:
-        return _not_found("Unknown tracking link.")
+        return problem_response(Problem(404, "not_found", "Unknown tracking link."))
     TOUCHPOINTS.labels("click").inc()
     parts = urlsplit(destination)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "click_id"]
     query.append(("click_id", click_id))
-    location = iri_to_uri(urlunsplit(parts._replace(query=urlencode(query))))
-    return Answer(302, [("Location", location), ("Cache-Control", "no-store")])
-
-
-def impression_answer(token: str, params) -> Answer:
-    """Record an impression; a transparent 1x1 GIF that no cache keeps."""
-    destination = _record_touch(
-        token, Touchpoint.Kind.IMPRESSION, _clean(params.get("customer_ref"), 128), ""
-    )
-    if destination is None:
-        return _not_found("Unknown pixel.")
-    TOUCHPOINTS.labels("impression").inc()
-    headers = [
-        ("Content-Type", "image/gif"),
-        ("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0, private"),
-        ("Expires", "0"),
-    ]
-    return Answer(200, headers, PIXEL)
-
-
-def _not_found(detail: str) -> Answer:
-    problem = Problem(404, "not_found", detail)
-    return Answer(404, [("Content-Type", PROBLEM_TYPE)], orjson.dumps(problem.as_dict()))
-
-
-def _django_response(answer: Answer) -> HttpResponse:
-    response = HttpResponse(answer.body, status=answer.status)
-    for name, value in answer.headers:
-        response[name] = value
+    response = HttpResponseRedirect(urlunsplit(parts._replace(query=urlencode(query))))
+    response["Cache-Control"] = "no-store"
     return response
 
 
-def track_click(request, token: str):
-    return _django_response(click_answer(token, request.GET))
-
-
+@never_cache
 def track_impression(request, token: str):
-    return _django_response(impression_answer(token, request.GET))
+    destination = _record_touch(
+        token, Touchpoint.Kind.IMPRESSION, _clean(request.GET.get("customer_ref"), 128), ""
+    )
+    if destination is None:
+        return problem_response(Problem(404, "not_found", "Unknown pixel."))
+    TOUCHPOINTS.labels("impression").inc()
+    response = HttpResponse(PIXEL, content_type="image/gif")
+    response["Cache-Control"] = "no-store, no-cache, must-revalidate, max-age=0"
+    return response
 
 
 def ingest_key_hash(key: str) -> str:

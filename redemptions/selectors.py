@@ -1,18 +1,13 @@
 from django.db import connection
 
-from promotions.sql import prepared_cursor
+from promotions.sql import converted, prepared_cursor
 from redemptions.models import PosCredential, PosIntegration, key_hash
 
 # Hot path (every POS call starts here): one hand-written statement, prepared once per pooled
 # connection, instead of compiling a select_related query per request. Covered by the POS tests.
-# Timestamps stay deferred: a raw cursor on SQLite would hand them over unconverted.
-_INTEGRATION_COLUMNS = [
-    f.attname
-    for f in PosIntegration._meta.concrete_fields
-    if f.get_internal_type() != "DateTimeField"
-]
+_INTEGRATION_FIELDS = PosIntegration._meta.concrete_fields
 _INTEGRATION_FOR_KEY_SQL = f"""
-    SELECT {", ".join("i." + column for column in _INTEGRATION_COLUMNS)}
+    SELECT {", ".join("i." + f.column for f in _INTEGRATION_FIELDS)}
     FROM {PosCredential._meta.db_table} k
     JOIN {PosIntegration._meta.db_table} i ON i.id = k.integration_id
     WHERE k.key_hash = %s AND k.revoked_at IS NULL AND i.is_active
@@ -28,7 +23,11 @@ def integration_for_key(api_key: str) -> PosIntegration | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    return PosIntegration.from_db(connection.alias, _INTEGRATION_COLUMNS, row)
+    return PosIntegration.from_db(
+        connection.alias,
+        [f.attname for f in _INTEGRATION_FIELDS],
+        converted(_INTEGRATION_FIELDS, row),
+    )
 
 
 def integration_for_account(adapter: str, account_id: str) -> PosIntegration | None:

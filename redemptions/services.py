@@ -9,7 +9,6 @@ leaves a RedemptionAttempt row.
 """
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from promotions import codes
 from promotions.models import Campaign, Code, Offer, Store
 from promotions.problems import Problem
 from promotions.services import offer_check_open
-from promotions.sql import converted, prepared_cursor
+from promotions.sql import JSON_AGG, JSON_ARRAY, converted, json_list, prepared_cursor
 from redemptions.canonical import (
     CanonicalRequest,
     Outcome,
@@ -139,10 +138,6 @@ class _Context:
 # Hot path: each lookup below is one hand-written statement (the ORM's compilation cost more
 # than PostgreSQL's execution here; see docs/benchmarks.md). Tests cover every branch.
 # The store's failure counters come along as one JSON array of [scope, failures, last failure].
-_COUNTERS_JSON = {
-    "postgresql": "json_agg(json_build_array(f.scope, f.failures, f.last_failure_at))",
-    "sqlite": "json_group_array(json_array(f.scope, f.failures, f.last_failure_at))",
-}
 _STORE_SQL = {
     vendor: f"""
     SELECT s.id, s.name,
@@ -150,12 +145,13 @@ _STORE_SQL = {
                     WHERE a.posintegration_id = %(integration)s)
         OR EXISTS (SELECT 1 FROM {PosIntegration.stores.through._meta.db_table} a
                    WHERE a.posintegration_id = %(integration)s AND a.store_id = s.id),
-        COALESCE((SELECT {counters} FROM {FailureCounter._meta.db_table} f
+        COALESCE((SELECT {JSON_AGG[vendor]}({JSON_ARRAY[vendor]}(f.scope, f.failures,
+                    f.last_failure_at)) FROM {FailureCounter._meta.db_table} f
                   WHERE f.scope IN (%(integration_scope)s, 's:' || s.id) AND f.failures > 0), '[]')
     FROM {Store._meta.db_table} s
     WHERE s.brand_id = %(brand)s AND s.external_id = %(external_id)s
 """
-    for vendor, counters in _COUNTERS_JSON.items()
+    for vendor in JSON_AGG
 }
 
 
@@ -225,7 +221,7 @@ def _resolve_store(ctx: _Context, store_ref: str, now) -> Store:
     if row is None or not row[2]:
         raise Decline("unknown_store", "This store is not known to this POS integration.")
     ctx.store = Store(id=row[0], name=row[1], brand_id=integration.brand_id, external_id=store_ref)
-    counters = row[3] if isinstance(row[3], list) else json.loads(row[3])
+    counters = json_list(row[3])
     ctx.counters_dirty = bool(counters)
     thresholds = _scopes(integration, ctx.store)
     cooldown = settings.POS_FAILURE_COOLDOWN
@@ -692,10 +688,6 @@ def idempotent_call(
         return response
 
 
-_IDEMPOTENCY_FIND = f"""
-    SELECT created_at, request_hash, response_status, response_body, response_content_type
-    FROM {IdempotencyKey._meta.db_table} WHERE integration_id = %s AND key = %s
-"""
 _IDEMPOTENCY_FIELDS = [
     IdempotencyKey._meta.get_field(name)
     for name in (
@@ -706,6 +698,10 @@ _IDEMPOTENCY_FIELDS = [
         "response_content_type",
     )
 ]
+_IDEMPOTENCY_FIND = f"""
+    SELECT {", ".join(f.column for f in _IDEMPOTENCY_FIELDS)}
+    FROM {IdempotencyKey._meta.db_table} WHERE integration_id = %s AND key = %s
+"""
 _IDEMPOTENCY_INSERT_SQL = f"""
     INSERT INTO {IdempotencyKey._meta.db_table} (integration_id, key, request_hash,
         response_status, response_body, response_content_type, created_at)
