@@ -129,38 +129,18 @@ class _Context:
     normalised: str = ""
     eligible: bool = True  # the offer is valid at ctx.store
     counters_dirty: bool = False  # some failure counter of these scopes is above zero
+    attempt_written: bool = False  # the redeem statement wrote this call's attempt row
 
     @property
     def offer(self) -> Offer | None:
         return self.code.offer if self.code else None
 
 
-# Hot path: each lookup below is one hand-written statement (the ORM's compilation cost more
-# than PostgreSQL's execution here; see docs/benchmarks.md). Tests cover every branch.
-# The store's failure counters come along as one JSON array of [scope, failures, last failure].
-_STORE_SQL = {
-    vendor: f"""
-    SELECT s.id, s.name,
-        NOT EXISTS (SELECT 1 FROM {PosIntegration.stores.through._meta.db_table} a
-                    WHERE a.posintegration_id = %(integration)s)
-        OR EXISTS (SELECT 1 FROM {PosIntegration.stores.through._meta.db_table} a
-                   WHERE a.posintegration_id = %(integration)s AND a.store_id = s.id),
-        COALESCE((SELECT {JSON_AGG[vendor]}({JSON_ARRAY[vendor]}(f.scope, f.failures,
-                    f.last_failure_at)) FROM {FailureCounter._meta.db_table} f
-                  WHERE f.scope IN (%(integration_scope)s, 's:' || s.id) AND f.failures > 0), '[]')
-    FROM {Store._meta.db_table} s
-    WHERE s.brand_id = %(brand)s AND s.external_id = %(external_id)s
-"""
-    for vendor in JSON_AGG
-}
-
-
-def _counter_time(value: str) -> datetime:
-    """A failure time out of the counters' JSON (SQLite keeps UTC without an offset)."""
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
+# Hot path: the store and the code are found by one hand-written statement (the ORM's
+# compilation cost more than PostgreSQL's execution here, and every round trip costs both sides
+# CPU; see docs/benchmarks.md). Tests cover every branch. The store's failure counters come along
+# as one JSON array of [scope, failures, last failure]; the code's columns are NULL when the
+# brand has no such code.
 _CODE_FIELDS = (
     "id",
     "kind",
@@ -191,39 +171,98 @@ _CODE_ROW_FIELDS = [
     Campaign._meta.get_field("starts_at"),
     Campaign._meta.get_field("ends_at"),
 ]
-_CODE_SQL = f"""
-    SELECT {", ".join("c." + f for f in _CODE_FIELDS)}, {", ".join("o." + f for f in _OFFER_FIELDS)},
-        cp.starts_at, cp.ends_at,
-        NOT EXISTS (SELECT 1 FROM {Offer.stores.through._meta.db_table} e WHERE e.offer_id = o.id)
-        OR EXISTS (SELECT 1 FROM {Offer.stores.through._meta.db_table} e
-                   WHERE e.offer_id = o.id AND e.store_id = %(store)s)
-    FROM {Code._meta.db_table} c
-    JOIN {Offer._meta.db_table} o ON o.id = c.offer_id
-    JOIN {Campaign._meta.db_table} cp ON cp.id = o.campaign_id
-    WHERE c.code = %(code)s AND cp.brand_id = %(brand)s
+_INTEGRATION_STORES = PosIntegration.stores.through._meta.db_table
+_OFFER_STORES = Offer.stores.through._meta.db_table
+_STORE_AND_CODE_SQL = {
+    vendor: f"""
+    SELECT s.id, s.name,
+        NOT EXISTS (SELECT 1 FROM {_INTEGRATION_STORES} a WHERE a.posintegration_id = %(integration)s)
+        OR EXISTS (SELECT 1 FROM {_INTEGRATION_STORES} a
+                   WHERE a.posintegration_id = %(integration)s AND a.store_id = s.id),
+        COALESCE((SELECT {JSON_AGG[vendor]}({JSON_ARRAY[vendor]}(f.scope, f.failures,
+                    f.last_failure_at)) FROM {FailureCounter._meta.db_table} f
+                  WHERE f.scope IN (%(integration_scope)s, 's:' || s.id) AND f.failures > 0), '[]'),
+        NOT EXISTS (SELECT 1 FROM {_OFFER_STORES} e WHERE e.offer_id = k.offer_id)
+        OR EXISTS (SELECT 1 FROM {_OFFER_STORES} e WHERE e.offer_id = k.offer_id AND e.store_id = s.id),
+        k.*
+    FROM {Store._meta.db_table} s
+    LEFT JOIN (
+        SELECT {", ".join("c." + f for f in _CODE_FIELDS)}, {", ".join("o." + f for f in _OFFER_FIELDS)},
+            cp.starts_at, cp.ends_at
+        FROM {Code._meta.db_table} c
+        JOIN {Offer._meta.db_table} o ON o.id = c.offer_id
+        JOIN {Campaign._meta.db_table} cp ON cp.id = o.campaign_id
+        WHERE c.code = %(code)s AND cp.brand_id = %(brand)s
+    ) k ON true
+    WHERE s.brand_id = %(brand)s AND s.external_id = %(external_id)s
 """
+    for vendor in JSON_AGG
+}
 
 
-def _resolve_store(ctx: _Context, store_ref: str, now) -> Store:
-    """The store, whether this integration may use it, and whether it is locked out."""
+def _counter_time(value: str) -> datetime:
+    """A failure time out of the counters' JSON (SQLite keeps UTC without an offset)."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _resolve(ctx: _Context, store_ref: str, raw_code: str, now) -> Code:
+    """The store (may this integration use it? is it locked out?), then the code, or a decline.
+
+    An unknown code counts a failure; so does a bad check symbol, which no row can match.
+    """
     integration = ctx.integration
+    ctx.normalised = codes.normalise(raw_code or "")
     with prepared_cursor() as cursor:
         cursor.execute(
-            _STORE_SQL[connection.vendor],
+            _STORE_AND_CODE_SQL[connection.vendor],
             {
                 "integration": integration.id,
                 "integration_scope": f"i:{integration.id}",
                 "brand": integration.brand_id,
                 "external_id": store_ref,
+                "code": ctx.normalised if codes.is_valid(ctx.normalised) else None,
             },
         )
         row = cursor.fetchone()
     if row is None or not row[2]:
         raise Decline("unknown_store", "This store is not known to this POS integration.")
-    ctx.store = Store(id=row[0], name=row[1], brand_id=integration.brand_id, external_id=store_ref)
-    counters = json_list(row[3])
+    store_id, store_name, _, counters, ctx.eligible, *values = row
+    ctx.store = Store(
+        id=store_id, name=store_name, brand_id=integration.brand_id, external_id=store_ref
+    )
+    _check_lockout(ctx, json_list(counters), now)
+    if values[0] is None:
+        if _count_failure(_scopes(integration, ctx.store), now):
+            raise Decline(
+                "too_many_failures",
+                "Too many unknown codes; wait.",
+                retry_after=int(settings.POS_FAILURE_COOLDOWN.total_seconds()),
+            )
+        raise Decline("unknown_code", "No such code.")
+    n_code, n_offer = len(_CODE_FIELDS), len(_OFFER_FIELDS)
+    values = converted(_CODE_ROW_FIELDS, values)
+    code = Code(code=ctx.normalised, **dict(zip(_CODE_FIELDS, values[:n_code], strict=True)))
+    offer = Offer(
+        id=code.offer_id,
+        **dict(zip(_OFFER_FIELDS, values[n_code : n_code + n_offer], strict=True)),
+    )
+    starts_at, ends_at = values[n_code + n_offer :]
+    offer.campaign = Campaign(
+        id=offer.campaign_id,
+        brand_id=integration.brand_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+    )
+    code.offer = offer
+    ctx.code = code
+    return code
+
+
+def _check_lockout(ctx: _Context, counters: list, now) -> None:
+    """Decline while a failure counter of this integration or store is past its threshold."""
     ctx.counters_dirty = bool(counters)
-    thresholds = _scopes(integration, ctx.store)
+    thresholds = _scopes(ctx.integration, ctx.store)
     cooldown = settings.POS_FAILURE_COOLDOWN
     waits = [
         int((last + cooldown - now).total_seconds()) + 1
@@ -234,46 +273,6 @@ def _resolve_store(ctx: _Context, store_ref: str, now) -> Store:
     ]
     if waits:
         raise Decline("too_many_failures", "Too many unknown codes; wait.", retry_after=max(waits))
-    return ctx.store
-
-
-def _resolve_code(ctx: _Context, raw: str, now) -> Code:
-    """Find the code or count a failure. A bad check symbol costs no query but counts the same."""
-    ctx.normalised = codes.normalise(raw or "")
-    row = None
-    if codes.is_valid(ctx.normalised):
-        with prepared_cursor() as cursor:
-            cursor.execute(
-                _CODE_SQL,
-                {"code": ctx.normalised, "brand": ctx.integration.brand_id, "store": ctx.store.id},
-            )
-            row = cursor.fetchone()
-    if row is None:
-        if _count_failure(_scopes(ctx.integration, ctx.store), now):
-            raise Decline(
-                "too_many_failures",
-                "Too many unknown codes; wait.",
-                retry_after=int(settings.POS_FAILURE_COOLDOWN.total_seconds()),
-            )
-        raise Decline("unknown_code", "No such code.")
-    n_code, n_offer = len(_CODE_FIELDS), len(_OFFER_FIELDS)
-    *values, ctx.eligible = row
-    values = converted(_CODE_ROW_FIELDS, values)
-    code = Code(code=ctx.normalised, **dict(zip(_CODE_FIELDS, values[:n_code], strict=True)))
-    offer = Offer(
-        id=code.offer_id,
-        **dict(zip(_OFFER_FIELDS, values[n_code : n_code + n_offer], strict=True)),
-    )
-    starts_at, ends_at = values[n_code + n_offer :]
-    offer.campaign = Campaign(
-        id=offer.campaign_id,
-        brand_id=ctx.integration.brand_id,
-        starts_at=starts_at,
-        ends_at=ends_at,
-    )
-    code.offer = offer
-    ctx.code = code
-    return code
 
 
 def _check_redeemable(ctx: _Context, basket_total: Decimal | None, now) -> None:
@@ -330,12 +329,45 @@ def _from_redemption(redemption: Redemption, *, replayed: bool) -> Outcome:
 
 # Hot path: the attempt log and the redemption are written with hand-written statements (the
 # ORM's per-call compilation of a 15-column INSERT cost more than PostgreSQL's execution).
+_ATTEMPT_COLUMNS = (
+    "integration_id",
+    "brand_id",
+    "action",
+    "accepted",
+    "decline_code",
+    "code_last4",
+    "code_id",
+    "offer_id",
+    "store_id",
+    "store_ref",
+    "transaction_id",
+    "redemption_id",
+    "created_at",
+)
 _ATTEMPT_INSERT_SQL = f"""
-    INSERT INTO {RedemptionAttempt._meta.db_table} (integration_id, brand_id, action, accepted,
-        decline_code, code_last4, code_id, offer_id, store_id, store_ref, transaction_id,
-        redemption_id, created_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    INSERT INTO {RedemptionAttempt._meta.db_table} ({", ".join(_ATTEMPT_COLUMNS)})
+    VALUES ({", ".join(f"%({c})s" for c in _ATTEMPT_COLUMNS)})
 """
+
+
+def _attempt_row(
+    ctx: _Context, action: str, outcome: Outcome, transaction_id: str, store_ref: str
+) -> dict:
+    return {
+        "integration_id": ctx.integration.id,
+        "brand_id": ctx.integration.brand_id,
+        "action": action,
+        "accepted": outcome.accepted,
+        "decline_code": outcome.decline_code,
+        "code_last4": (ctx.normalised or "")[-4:],
+        "code_id": ctx.code.id if ctx.code else None,
+        "offer_id": ctx.code.offer_id if ctx.code else None,
+        "store_id": ctx.store.id if ctx.store else None,
+        "store_ref": store_ref[:64],
+        "transaction_id": transaction_id[:100],
+        "redemption_id": outcome.redemption_id,
+        "created_at": connection.ops.adapt_datetimefield_value(timezone.now()),
+    }
 
 
 def _record_attempt(
@@ -352,24 +384,11 @@ def _record_attempt(
         store_ref or "-",
         ctx.integration.id,
     )
+    if ctx.attempt_written:
+        return
     with prepared_cursor() as cursor:
         cursor.execute(
-            _ATTEMPT_INSERT_SQL,
-            [
-                ctx.integration.id,
-                ctx.integration.brand_id,
-                action,
-                outcome.accepted,
-                outcome.decline_code,
-                (ctx.normalised or "")[-4:],
-                ctx.code.id if ctx.code else None,
-                ctx.code.offer_id if ctx.code else None,
-                ctx.store.id if ctx.store else None,
-                store_ref[:64],
-                transaction_id[:100],
-                outcome.redemption_id,
-                connection.ops.adapt_datetimefield_value(timezone.now()),
-            ],
+            _ATTEMPT_INSERT_SQL, _attempt_row(ctx, action, outcome, transaction_id, store_ref)
         )
 
 
@@ -395,8 +414,7 @@ def code_validate(integration: PosIntegration, request: ValidateRequest) -> Outc
     now = timezone.now()
     ctx = _Context(integration)
     try:
-        _resolve_store(ctx, request.store_id, now)
-        _resolve_code(ctx, request.code, now)
+        _resolve(ctx, request.store_id, request.code, now)
         _check_redeemable(ctx, request.basket_total, now)
     except Decline as decline:
         outcome = _declined(ctx, decline)
@@ -415,8 +433,7 @@ def redemption_record(integration: PosIntegration, request: RedeemRequest) -> Ou
     ctx = _Context(integration)
     try:
         # A decline keeps its failure count: it is answered, not rolled back.
-        _resolve_store(ctx, request.store_id, now)
-        _resolve_code(ctx, request.code, now)
+        _resolve(ctx, request.store_id, request.code, now)
         try:
             _check_redeemable(ctx, request.basket_total, now)
             outcome = _redeem(ctx, request, now)
@@ -456,28 +473,68 @@ def _natural_key_replay(ctx: _Context, request: RedeemRequest) -> Outcome | None
 
 _CODE_TAKE_SQL = f"""
     UPDATE {Code._meta.db_table} SET status = %(redeemed)s, use_count = 1, redeemed_at = %(now)s
-    WHERE id = %(id)s AND status = %(issued)s AND (expires_at IS NULL OR expires_at > %(now)s)
+    WHERE id = %(code_id)s AND status = %(issued)s
+        AND (expires_at IS NULL OR expires_at > %(now)s)
 """
 _SHARED_CODE_USE_SQL = f"""
     UPDATE {Code._meta.db_table} SET use_count = use_count + 1, redeemed_at = %(now)s
-    WHERE id = %(id)s AND status = %(issued)s AND (expires_at IS NULL OR expires_at > %(now)s)
-        AND (max_uses IS NULL OR use_count < max_uses)
+    WHERE id = %(code_id)s AND status = %(issued)s
+        AND (expires_at IS NULL OR expires_at > %(now)s) AND (max_uses IS NULL OR use_count < max_uses)
 """
+_REDEMPTION_COLUMNS = (
+    "code_id",
+    "unique_code",
+    "offer_id",
+    "campaign_id",
+    "brand_id",
+    "placement_id",
+    "customer_ref",
+    "store_id",
+    "integration_id",
+    "transaction_id",
+    "basket_total",
+    "discount",
+    "status",
+    "occurred_at",
+    "redeemed_at",
+)
+_REDEMPTION_INTO = (
+    f"INSERT INTO {Redemption._meta.db_table} ({', '.join(_REDEMPTION_COLUMNS)}, void_reason)"
+)
+_REDEMPTION_VALUES = ", ".join(f"%({c})s" for c in _REDEMPTION_COLUMNS)
 _REDEMPTION_INSERT_SQL = f"""
-    INSERT INTO {Redemption._meta.db_table} (code_id, unique_code, offer_id, campaign_id, brand_id,
-        placement_id, customer_ref, store_id, integration_id, transaction_id, basket_total,
-        discount, status, occurred_at, redeemed_at, void_reason)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '')
+    {_REDEMPTION_INTO} VALUES ({_REDEMPTION_VALUES}, '')
     ON CONFLICT DO NOTHING
     RETURNING id
 """
+# On PostgreSQL the take, the redemption and the accepted attempt's row are one statement: one
+# round trip instead of three (each costs both sides about as much CPU as the work it carries;
+# docs/benchmarks.md). The redemption and the attempt are inserted only if the take succeeded;
+# the answer says whether the take happened and the redemption's id, if the database took it.
+_REDEEM_SQL = {
+    unique: f"""
+    WITH take AS ({take} RETURNING id),
+    redemption AS (
+        {_REDEMPTION_INTO} SELECT {_REDEMPTION_VALUES}, '' FROM take
+        ON CONFLICT DO NOTHING
+        RETURNING id
+    ),
+    attempt AS (
+        INSERT INTO {RedemptionAttempt._meta.db_table} ({", ".join(_ATTEMPT_COLUMNS)})
+        SELECT {", ".join("id" if c == "redemption_id" else f"%({c})s" for c in _ATTEMPT_COLUMNS)}
+        FROM redemption
+    )
+    SELECT (SELECT count(*) FROM take), (SELECT id FROM redemption)
+"""
+    for unique, take in ((True, _CODE_TAKE_SQL), (False, _SHARED_CODE_USE_SQL))
+}
 # Undoes a take whose redemption the database refused, in the same transaction (the take's row
 # lock is still ours): one use back, and the code's last redemption time as the rows say.
 _CODE_GIVE_BACK_SQL = f"""
     UPDATE {Code._meta.db_table} SET status = %(issued)s, use_count = use_count - 1,
         redeemed_at = (SELECT max(r.redeemed_at) FROM {Redemption._meta.db_table} r
-                       WHERE r.code_id = %(id)s AND r.status = %(redeemed)s)
-    WHERE id = %(id)s
+                       WHERE r.code_id = %(code_id)s AND r.status = %(redeemed)s)
+    WHERE id = %(code_id)s
 """
 
 
@@ -506,50 +563,53 @@ def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
         redeemed_at=now,
     )
     params = {
-        "id": code.id,
         "now": connection.ops.adapt_datetimefield_value(now),
         "issued": Code.Status.ISSUED,
         "redeemed": Code.Status.REDEEMED,
+        **_redemption_row(redemption),
     }
     with prepared_cursor() as cursor:
-        cursor.execute(_CODE_TAKE_SQL if unique else _SHARED_CODE_USE_SQL, params)
-        if cursor.rowcount != 1:  # another till won the row lock first (the caller replays)
+        if connection.vendor == "postgresql":
+            accepted = _accepted(ctx, request.basket_total, redemption_id=None)
+            params.update(
+                _attempt_row(
+                    ctx,
+                    RedemptionAttempt.Action.REDEEM,
+                    accepted,
+                    request.transaction_id,
+                    request.store_id,
+                )
+            )
+            cursor.execute(_REDEEM_SQL[unique], params)
+            taken, redemption.id = cursor.fetchone()
+            ctx.attempt_written = redemption.id is not None
+        else:  # the SQLite demo: the same steps one by one
+            cursor.execute(_CODE_TAKE_SQL if unique else _SHARED_CODE_USE_SQL, params)
+            taken = cursor.rowcount
+            if taken == 1:
+                cursor.execute(_REDEMPTION_INSERT_SQL, params)
+                inserted = cursor.fetchone()
+                redemption.id = inserted[0] if inserted else None
+        if taken != 1:  # another till won the row lock first (the caller replays)
             if unique:
                 raise Decline("already_redeemed", "This code was already redeemed.")
             raise Decline("cap_reached", "This code has no uses left.")
-        redemption.id = _redemption_insert(cursor, redemption)
         if redemption.id is None:
             cursor.execute(_CODE_GIVE_BACK_SQL, params)
             raise Decline("already_redeemed", "This code was already redeemed.")
     return _from_redemption(redemption, replayed=False)
 
 
-def _redemption_insert(cursor, redemption: Redemption) -> int | None:
-    """The new redemption's id; None when a unique constraint refused it."""
+def _redemption_row(redemption: Redemption) -> dict:
     at = connection.ops.adapt_datetimefield_value
     money = connection.ops.adapt_decimalfield_value
-    cursor.execute(
-        _REDEMPTION_INSERT_SQL,
-        [
-            redemption.code_id,
-            redemption.unique_code,
-            redemption.offer_id,
-            redemption.campaign_id,
-            redemption.brand_id,
-            redemption.placement_id,
-            redemption.customer_ref,
-            redemption.store_id,
-            redemption.integration_id,
-            redemption.transaction_id,
-            money(redemption.basket_total, 12, 2),
-            money(redemption.discount, 12, 2),
-            redemption.status,
-            at(redemption.occurred_at),
-            at(redemption.redeemed_at),
-        ],
-    )
-    inserted = cursor.fetchone()
-    return inserted[0] if inserted else None
+    return {
+        **{column: getattr(redemption, column) for column in _REDEMPTION_COLUMNS},
+        "basket_total": money(redemption.basket_total, 12, 2),
+        "discount": money(redemption.discount, 12, 2),
+        "occurred_at": at(redemption.occurred_at),
+        "redeemed_at": at(redemption.redeemed_at),
+    }
 
 
 def redemption_void(integration: PosIntegration, request: VoidRequest) -> Outcome:

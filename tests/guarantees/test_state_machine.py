@@ -85,9 +85,9 @@ class Redemptions(RuleBasedStateMachine):
     @precondition(lambda self: self.codes)
     @rule(data=st.data())
     def crash_mid_redeem(self, data):
-        """The process dies after the code row was updated, before the redemption row exists.
+        """The process dies after the code was taken and the redemption written, before commit.
 
-        (A code that declines first never reaches the insert; then nothing crashes.)
+        (A code that declines first never reaches the writes; then nothing crashes.)
         """
         from django.db import transaction
 
@@ -95,7 +95,7 @@ class Redemptions(RuleBasedStateMachine):
         self.counter += 1
         request = RedeemRequest(code, self.store.external_id, f"C{self.counter}", Decimal("10"))
         with mock.patch.object(
-            services, "_redemption_insert", side_effect=RuntimeError("killed")
+            services, "_from_redemption", side_effect=RuntimeError("killed")
         ) as insert:
             try:
                 with transaction.atomic():
