@@ -7,10 +7,11 @@ of statements, and the stored response is replayed byte for byte to retries.
 import logging
 
 import orjson
+from django.db import transaction
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from pos_adapters.base import AdapterResponse, PosAdapter
+from pos_adapters.base import AdapterResponse, PosAdapter, Presented
 from pos_adapters.registry import get_adapter
 from promotions.problems import Problem
 from redemptions import selectors, services
@@ -19,26 +20,14 @@ from redemptions.models import PosIntegration
 logger = logging.getLogger(__name__)
 
 
-def _integration(adapter: PosAdapter, request) -> PosIntegration:
-    presented = adapter.presented(request)
-    integration = None
-    if presented.api_key:
-        integration = selectors.integration_for_key(presented.api_key)
-    elif presented.account_id:
-        integration = selectors.integration_for_account(adapter.name, presented.account_id)
-    if integration is None:
-        raise Problem(
-            401,
-            "unauthenticated",
-            "Unknown or revoked POS credentials.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def _verify(
+    adapter: PosAdapter, request, presented: Presented, integration: PosIntegration
+) -> None:
     signed = request.headers.get("X-Signature") or presented.account_id
     if signed or integration.require_signature:
         adapter.verify(
             request, selectors.signing_secrets(integration), required=integration.require_signature
         )
-    return integration
 
 
 def _http(
@@ -58,33 +47,48 @@ def pos_endpoint(request, adapter_name: str, operation: str, **kwargs):
     if request.method != "POST":
         return _http(adapter.render_error(Problem(405, "method_not_allowed", "Use POST.")))
     try:
-        integration = _integration(adapter, request)
-        items = adapter.parse(request, operation, **kwargs)
-
-        def produce() -> services.StoredResponse:
-            outcomes = [
-                item
-                if isinstance(item, Problem)
-                else services.pos_request_handle(integration, item)
-                for item in items
-            ]
-            rendered = adapter.render(operation, items, outcomes)
-            return services.StoredResponse(
-                rendered.status,
-                orjson.dumps(rendered.body),
-                rendered.content_type,
-                rendered.headers,
-            )
-
-        stored = services.idempotent_call(
-            integration,
-            adapter.idempotency_key(request),
-            services.request_fingerprint(request.method, request.path, request.body),
-            produce,
-        )
+        stored = _call(adapter, request, operation, kwargs)
     except Problem as problem:
         return _http(adapter.render_error(problem))
     response = _http(stored, stored.body)
     if stored.replayed:
         response["Idempotent-Replayed"] = "true"
     return response
+
+
+def _call(adapter: PosAdapter, request, operation: str, kwargs: dict) -> services.StoredResponse:
+    """One transaction: authenticate, replay what an Idempotency-Key stored, or decide and store.
+
+    The response is stored in the same transaction as the redemption it reports, so both commit
+    or neither does; a problem raised on the way rolls everything back.
+    """
+    presented = adapter.presented(request)
+    with transaction.atomic():
+        call = services.pos_call_open(
+            adapter.name, presented.api_key, presented.account_id, adapter.idempotency_key(request)
+        )
+        if call.integration is None:
+            raise Problem(
+                401,
+                "unauthenticated",
+                "Unknown or revoked POS credentials.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        _verify(adapter, request, presented, call.integration)
+        fingerprint = services.request_fingerprint(request.method, request.path, request.body)
+        replayed = services.idempotent_replay(call, fingerprint)
+        if replayed is not None:
+            return replayed
+        items = adapter.parse(request, operation, **kwargs)
+        outcomes = [
+            item
+            if isinstance(item, Problem)
+            else services.pos_request_handle(call.integration, item)
+            for item in items
+        ]
+        rendered = adapter.render(operation, items, outcomes)
+        response = services.StoredResponse(
+            rendered.status, orjson.dumps(rendered.body), rendered.content_type, rendered.headers
+        )
+        services.idempotent_store(call, fingerprint, response)
+        return response

@@ -25,7 +25,13 @@ from promotions import codes
 from promotions.models import Campaign, Code, Offer, Store
 from promotions.problems import Problem
 from promotions.services import offer_check_open
-from promotions.sql import JSON_AGG, JSON_ARRAY, converted, json_list, prepared_cursor
+from promotions.sql import (
+    JSON_AGG,
+    JSON_ARRAY,
+    converted,
+    json_list,
+    prepared_cursor,
+)
 from redemptions.canonical import (
     CanonicalRequest,
     Outcome,
@@ -698,56 +704,16 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(b"%s %s\n%s" % (method.encode(), path.encode(), body)).hexdigest()
 
 
-def idempotent_call(
-    integration: PosIntegration,
-    key: str | None,
-    fingerprint: str,
-    produce: Callable[[], StoredResponse],
-) -> StoredResponse:
-    """Run ``produce`` at most once per (integration, key); later calls replay its response.
+@dataclass(frozen=True)
+class PosCall:
+    """An authenticated POS call in its transaction: who, its Idempotency-Key, what was stored."""
 
-    The key row is written in the same transaction as the redemption, so both commit or
-    neither does. While the first call runs, a transaction-scoped advisory lock marks the
-    key as in flight and a concurrent retry gets ``409`` with ``Retry-After``.
-    """
-    if not key:
-        with transaction.atomic():
-            return produce()
-    if len(key) > 255:
-        raise Problem(400, "validation_error", "Idempotency-Key is at most 255 characters.")
-    with transaction.atomic():
-        existing = _idempotency_lock_and_find(integration.id, key)
-        if existing is not None:
-            created_at, request_hash, status, body, content_type = existing
-            if created_at > timezone.now() - settings.IDEMPOTENCY_TTL:
-                if request_hash != fingerprint:
-                    raise Problem(
-                        422,
-                        "idempotency_key_reused",
-                        "This Idempotency-Key was used with a different request.",
-                    )
-                return StoredResponse(status, bytes(body), content_type, replayed=True)
-            IdempotencyKey.objects.filter(integration_id=integration.id, key=key).delete()
-        response = produce()
-        if response.status < 500 and response.status != 429:
-            with prepared_cursor() as cursor:
-                cursor.execute(
-                    _IDEMPOTENCY_INSERT_SQL,
-                    [
-                        integration.id,
-                        key,
-                        fingerprint,
-                        response.status,
-                        response.body,
-                        response.content_type,
-                        timezone.now(),
-                    ],
-                )
-                if cursor.rowcount == 0:  # SQLite has no advisory locks: the unique key decides
-                    raise _in_flight()
-        return response
+    integration: PosIntegration | None
+    key: str | None = None
+    stored: tuple | None = None  # (created_at, request_hash, status, body, content_type)
 
 
+_INTEGRATION_FIELDS = PosIntegration._meta.concrete_fields
 _IDEMPOTENCY_FIELDS = [
     IdempotencyKey._meta.get_field(name)
     for name in (
@@ -758,34 +724,127 @@ _IDEMPOTENCY_FIELDS = [
         "response_content_type",
     )
 ]
-_IDEMPOTENCY_FIND = f"""
-    SELECT {", ".join(f.column for f in _IDEMPOTENCY_FIELDS)}
-    FROM {IdempotencyKey._meta.db_table} WHERE integration_id = %s AND key = %s
+# While a call with an Idempotency-Key runs, a transaction-scoped advisory lock marks the key as
+# in flight (SQLite has none: there the key's unique constraint decides, at the end).
+_IN_FLIGHT_LOCK = {
+    "postgresql": "CASE WHEN %(key)s IS NULL THEN true"
+    " ELSE pg_try_advisory_xact_lock(i.id::integer, hashtext(%(key)s)) END",
+    "sqlite": "1",
+}
+_CALLER = {
+    "api_key": f"""
+        JOIN {PosCredential._meta.db_table} k ON k.integration_id = i.id
+        WHERE k.key_hash = %(caller)s AND k.revoked_at IS NULL AND i.is_active""",
+    "account": """
+        WHERE i.adapter = %(adapter)s AND i.external_account_id = %(caller)s AND i.is_active""",
+}
+# Hot path (every POS call starts here): one hand-written statement authenticates the call, takes
+# its Idempotency-Key's in-flight lock and reads the response stored under it: one round trip
+# where there were two, and no compiled ORM query. Covered by the POS tests.
+_OPEN_SQL = {
+    (vendor, caller): f"""
+    SELECT {", ".join("i." + f.column for f in _INTEGRATION_FIELDS)}, {lock},
+        {", ".join("found." + f.column for f in _IDEMPOTENCY_FIELDS)}
+    FROM {PosIntegration._meta.db_table} i
+    LEFT JOIN {IdempotencyKey._meta.db_table} found
+        ON found.integration_id = i.id AND found.key = %(key)s
+    {where}
+    ORDER BY i.id LIMIT 1
 """
+    for vendor, lock in _IN_FLIGHT_LOCK.items()
+    for caller, where in _CALLER.items()
+}
+
+
+def pos_call_open(
+    adapter: str, api_key: str | None, account_id: str | None, key: str | None
+) -> PosCall:
+    """Authenticate a POS call, by its API key or else its vendor account id, as the first
+    statement of the call's transaction; with an Idempotency-Key, also take the key's in-flight
+    lock (``409`` if another call holds it) and read what is stored under it."""
+    if api_key:
+        caller, who = "api_key", key_hash(api_key)
+    elif account_id:
+        caller, who = "account", account_id
+    else:
+        return PosCall(None)
+    usable_key = key if key and len(key) <= 255 else None
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            _OPEN_SQL[connection.vendor, caller],
+            {"caller": who, "adapter": adapter, "key": usable_key},
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return PosCall(None, key)
+    n = len(_INTEGRATION_FIELDS)
+    integration = PosIntegration.from_db(
+        connection.alias,
+        [f.attname for f in _INTEGRATION_FIELDS],
+        converted(_INTEGRATION_FIELDS, row[:n]),
+    )
+    locked, stored = row[n], row[n + 1 :]
+    if not locked:
+        raise _in_flight()
+    return PosCall(
+        integration,
+        key,
+        converted(_IDEMPOTENCY_FIELDS, stored) if stored[0] is not None else None,
+    )
+
+
+def idempotent_replay(call: PosCall, fingerprint: str) -> StoredResponse | None:
+    """The response stored under the call's Idempotency-Key, if it is to be replayed.
+
+    A key lives for IDEMPOTENCY_TTL; reused with a different request it is a ``422``.
+    """
+    if not call.key:
+        return None
+    if len(call.key) > 255:
+        raise Problem(400, "validation_error", "Idempotency-Key is at most 255 characters.")
+    if call.stored is None:
+        return None
+    created_at, request_hash, status, body, content_type = call.stored
+    if created_at <= timezone.now() - settings.IDEMPOTENCY_TTL:
+        IdempotencyKey.objects.filter(integration_id=call.integration.id, key=call.key).delete()
+        return None
+    if request_hash != fingerprint:
+        raise Problem(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request.",
+        )
+    return StoredResponse(status, bytes(body), content_type, replayed=True)
+
+
+def idempotent_store(call: PosCall, fingerprint: str, response: StoredResponse) -> None:
+    """Keep the response for retries under the call's key, in the call's transaction: both
+    commit or neither does. Server errors and rate limits are not kept: a retry runs again."""
+    if not call.key or response.status >= 500 or response.status == 429:
+        return
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            _IDEMPOTENCY_INSERT_SQL,
+            [
+                call.integration.id,
+                call.key,
+                fingerprint,
+                response.status,
+                response.body,
+                response.content_type,
+                timezone.now(),
+            ],
+        )
+        if cursor.rowcount == 0:  # SQLite has no advisory locks: the unique key decides
+            raise _in_flight()
+
+
 _IDEMPOTENCY_INSERT_SQL = f"""
     INSERT INTO {IdempotencyKey._meta.db_table} (integration_id, key, request_hash,
         response_status, response_body, response_content_type, created_at)
     VALUES (%s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (integration_id, key) DO NOTHING
 """
-
-
-def _idempotency_lock_and_find(integration_id: int, key: str):
-    """Take the key's in-flight lock (transaction-scoped) and read a stored response, at once."""
-    with prepared_cursor() as cursor:
-        if connection.vendor != "postgresql":
-            cursor.execute(_IDEMPOTENCY_FIND, [integration_id, key])
-            found = cursor.fetchone()
-            return converted(_IDEMPOTENCY_FIELDS, found) if found else None
-        cursor.execute(
-            f"SELECT pg_try_advisory_xact_lock(%s, hashtext(%s)), found.* FROM (SELECT 1) one "
-            f"LEFT JOIN ({_IDEMPOTENCY_FIND}) found ON true",
-            [integration_id, key, integration_id, key],
-        )
-        locked, *found = cursor.fetchone()
-    if not locked:
-        raise _in_flight()
-    return found if found[0] is not None else None
 
 
 def _in_flight() -> Problem:

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -453,6 +454,30 @@ def test_every_attempt_is_logged_without_the_full_code(till, code, store):
     for attempt in RedemptionAttempt.objects.all():
         assert attempt.code_last4 == code.code[-4:]
         assert attempt.code_id == code.id and attempt.store_id == store.id
+
+
+def test_a_redeem_is_four_statements(till, offer, store):
+    """Round trips cost as much CPU as the work they carry, so a redeem makes few: one
+    authenticates and reads the Idempotency-Key, one finds the store and the code, one takes the
+    code and writes the redemption and its attempt, one stores the response."""
+    CodeFactory(offer=offer)  # the statements are prepared: the first call is no different
+    code = CodeFactory(offer=offer)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = redeem(till, code, store, key="four-statements")
+
+    assert response.status_code == 201
+    statements = [
+        " ".join(q["sql"].split())
+        for q in queries.captured_queries
+        if "SAVEPOINT" not in q["sql"]  # the test's own transaction; a till's call has none
+    ]
+    assert len(statements) == 4
+    assert "pg_try_advisory_xact_lock" in statements[0] and "key_hash" in statements[0]
+    assert statements[2].startswith("WITH take AS ( UPDATE promotions_code")
+    assert "INSERT INTO redemptions_redemptionattempt" in statements[2]
+    assert statements[3].startswith("INSERT INTO redemptions_idempotencykey")
+    assert RedemptionAttempt.objects.get().redemption_id == response.json()["redemption_id"]
 
 
 def test_the_redeem_statements_are_prepared_once_per_connection(till, offer, store):
