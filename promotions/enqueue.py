@@ -35,9 +35,9 @@ def publish_on_commit(task, *args, **kwargs) -> None:
     transaction.on_commit(lambda: publish(task, *args, **kwargs))
 
 
-# Task name -> monotonic time until which a coalesced run already published will still start
-# after any commit made now.
-_pending: dict[str, float] = {}
+# id(task) -> monotonic time until which a coalesced run already published will still start after
+# any commit made now.
+_pending: dict = {}
 _pending_lock = threading.Lock()
 # A run starts `window` seconds after it was published; commits within this share of the window
 # join it. The rest of the window absorbs clock differences between this host and the worker's.
@@ -58,14 +58,18 @@ def publish_coalesced_on_commit(task, *args, window: float) -> None:
 
 
 def _publish_coalesced(task, args, window: float) -> None:
+    # Checked first, since most commits under load end here: reading the task's name or its
+    # app's settings through Celery's task proxy cost more than the rest of this function.
+    now, key = time.monotonic(), id(task)  # a task proxy hashes through to the task: slow
+    if now < _pending.get(key, 0.0):
+        return
     if window <= 0 or task.app.conf.task_always_eager:
         publish(task, *args)
         return
-    now = time.monotonic()
     with _pending_lock:
-        if now < _pending.get(task.name, 0.0):
+        if now < _pending.get(key, 0.0):
             return
-        _pending[task.name] = now + window * _JOIN_SHARE
+        _pending[key] = now + window * _JOIN_SHARE
     if not publish(task, *args, countdown=window):
         forget_pending()  # nothing is on its way: the next commit tries the broker again
 

@@ -52,10 +52,12 @@ def prepared_cursor():
         return
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    raw = _PreparingCursor(connection.connection)
+    # One cursor per connection, kept open: creating one cost as much as a short statement.
+    raw = getattr(connection, "_preparing_cursor", None)
+    if raw is None or raw.closed or raw.connection is not connection.connection:
+        raw = connection._preparing_cursor = _PreparingCursor(connection.connection)
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    with wrap(raw) as cursor:
-        yield cursor
+    yield wrap(raw)
 
 
 def converted(fields, values) -> list:

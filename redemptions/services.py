@@ -11,7 +11,7 @@ leaves a RedemptionAttempt row.
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -552,70 +552,59 @@ def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
     instead of a savepoint around the two writes, which cost two round trips on every redeem.
     """
     code, unique = ctx.code, ctx.code.kind == Code.Kind.UNIQUE
-    redemption = Redemption(
-        code=code,
-        unique_code=unique,
-        offer=ctx.offer,
-        campaign_id=ctx.offer.campaign_id,
-        brand_id=ctx.integration.brand_id,
-        placement_id=code.placement_id,
-        customer_ref=code.customer_ref,
-        store_id=ctx.store.id,
-        integration_id=ctx.integration.id,
-        transaction_id=request.transaction_id,
-        basket_total=request.basket_total,
-        discount=discount_for(ctx.offer, request.basket_total),
-        occurred_at=request.occurred_at or now,
-        redeemed_at=now,
-    )
+    at = connection.ops.adapt_datetimefield_value
+    money = connection.ops.adapt_decimalfield_value
+    outcome = _accepted(ctx, request.basket_total, redemption_status=Redemption.Status.REDEEMED)
     params = {
-        "now": connection.ops.adapt_datetimefield_value(now),
+        "now": at(now),
         "issued": Code.Status.ISSUED,
         "redeemed": Code.Status.REDEEMED,
-        **_redemption_row(redemption),
+        # the redemption's columns
+        "code_id": code.id,
+        "unique_code": unique,
+        "offer_id": code.offer_id,
+        "campaign_id": ctx.offer.campaign_id,
+        "brand_id": ctx.integration.brand_id,
+        "placement_id": code.placement_id,
+        "customer_ref": code.customer_ref,
+        "store_id": ctx.store.id,
+        "integration_id": ctx.integration.id,
+        "transaction_id": request.transaction_id,
+        "basket_total": money(request.basket_total, 12, 2),
+        "discount": money(outcome.discount, 12, 2),
+        "status": Redemption.Status.REDEEMED,
+        "occurred_at": at(request.occurred_at or now),
+        "redeemed_at": at(now),
     }
     with prepared_cursor() as cursor:
         if connection.vendor == "postgresql":
-            accepted = _accepted(ctx, request.basket_total, redemption_id=None)
             params.update(
                 _attempt_row(
                     ctx,
                     RedemptionAttempt.Action.REDEEM,
-                    accepted,
+                    outcome,
                     request.transaction_id,
                     request.store_id,
                 )
             )
             cursor.execute(_REDEEM_SQL[unique], params)
-            taken, redemption.id = cursor.fetchone()
-            ctx.attempt_written = redemption.id is not None
+            taken, redemption_id = cursor.fetchone()
+            ctx.attempt_written = redemption_id is not None
         else:  # the SQLite demo: the same steps one by one
             cursor.execute(_CODE_TAKE_SQL if unique else _SHARED_CODE_USE_SQL, params)
-            taken = cursor.rowcount
+            taken, redemption_id = cursor.rowcount, None
             if taken == 1:
                 cursor.execute(_REDEMPTION_INSERT_SQL, params)
                 inserted = cursor.fetchone()
-                redemption.id = inserted[0] if inserted else None
+                redemption_id = inserted[0] if inserted else None
         if taken != 1:  # another till won the row lock first (the caller replays)
             if unique:
                 raise Decline("already_redeemed", "This code was already redeemed.")
             raise Decline("cap_reached", "This code has no uses left.")
-        if redemption.id is None:
+        if redemption_id is None:
             cursor.execute(_CODE_GIVE_BACK_SQL, params)
             raise Decline("already_redeemed", "This code was already redeemed.")
-    return _from_redemption(redemption, replayed=False)
-
-
-def _redemption_row(redemption: Redemption) -> dict:
-    at = connection.ops.adapt_datetimefield_value
-    money = connection.ops.adapt_decimalfield_value
-    return {
-        **{column: getattr(redemption, column) for column in _REDEMPTION_COLUMNS},
-        "basket_total": money(redemption.basket_total, 12, 2),
-        "discount": money(redemption.discount, 12, 2),
-        "occurred_at": at(redemption.occurred_at),
-        "redeemed_at": at(redemption.redeemed_at),
-    }
+    return replace(outcome, redemption_id=redemption_id)
 
 
 def redemption_void(integration: PosIntegration, request: VoidRequest) -> Outcome:

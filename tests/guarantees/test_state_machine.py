@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from promotions import enqueue
 from promotions import services as promo_services
 from redemptions import credit, services
 from redemptions.canonical import RedeemRequest, VoidRequest
@@ -94,8 +95,8 @@ class Redemptions(RuleBasedStateMachine):
         code = data.draw(st.sampled_from(self.codes))
         self.counter += 1
         request = RedeemRequest(code, self.store.external_id, f"C{self.counter}", Decimal("10"))
-        with mock.patch.object(
-            services, "_from_redemption", side_effect=RuntimeError("killed")
+        with mock.patch.object(  # the first step after the writes, before the commit
+            enqueue, "publish_coalesced_on_commit", side_effect=RuntimeError("killed")
         ) as insert:
             try:
                 with transaction.atomic():
