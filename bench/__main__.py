@@ -429,7 +429,7 @@ END;
     counted = django_side(env, "profile", spare, seeded["store_id"], seeded["pos_key"])
     print(
         f"  one redeem (HTTP {counted['status']}): {counted['working']} statements doing work,"
-        f" {counted['working'] + 2} round trips with BEGIN and COMMIT",
+        f" {counted['statements']} round trips with BEGIN and COMMIT",
         flush=True,
     )
     results.append({"name": "redeem statements", **counted})

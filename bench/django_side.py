@@ -186,7 +186,7 @@ def redeem_profile(code: str, store_id: str, pos_key: str) -> dict:
             HTTP_IDEMPOTENCY_KEY="prof-1",
         )
     statements = [q["sql"].strip() for q in queries.captured_queries]
-    control = ("SAVEPOINT", "RELEASE SAVEPOINT")  # psycopg's BEGIN and COMMIT are not captured
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
     return {
         "status": response.status_code,
         "statements": len(statements),
