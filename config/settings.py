@@ -213,8 +213,10 @@ ATTRIBUTION_SWEEP_MIN_AGE = timedelta(
     seconds=env.float("ATTRIBUTION_SWEEP_MIN_AGE_SECONDS", default=20)
 )
 # One attribution run per burst of redemptions (promotions.enqueue.publish_coalesced_on_commit);
-# 0 publishes one task per redemption.
-ATTRIBUTION_PUBLISH_WINDOW = env.float("ATTRIBUTION_PUBLISH_WINDOW_SECONDS", default=0.25)
+# 0 publishes one task per redemption. The report's roll-ups refresh every 10 s, so a second here
+# is not seen there, and at 500 redemptions a second it halved the worker's CPU per redemption
+# (docs/benchmarks.md).
+ATTRIBUTION_PUBLISH_WINDOW = env.float("ATTRIBUTION_PUBLISH_WINDOW_SECONDS", default=1.0)
 IDEMPOTENCY_TTL = timedelta(hours=env.int("IDEMPOTENCY_TTL_HOURS", default=24))
 SIGNATURE_TOLERANCE_SECONDS = env.int("SIGNATURE_TOLERANCE_SECONDS", default=300)
 POS_FAILURE_THRESHOLD_STORE = env.int("POS_FAILURE_THRESHOLD_STORE", default=10)

@@ -89,23 +89,26 @@ def redemptions_attribute(redemption_ids: list[int]) -> int:
     return len(credits)
 
 
-def redemption_attribute_with_backlog(redemption_id: int, batch: int = 500) -> int:
-    """Attribute one new redemption, and up to ``batch`` others still waiting, in one pass.
+def redemption_attribute_with_backlog(redemption_id: int) -> tuple[int, bool]:
+    """Attribute one new redemption, and up to ``BATCH`` others still waiting, in one pass.
 
     Under load, tasks queue faster than one-by-one attribution drains them; taking the waiting
     ones along turns the backlog into set-based batches, and the tasks that follow find their
-    redemption done. A redelivered task recomputes the same rows (idempotent).
+    redemption done. A redelivered task recomputes the same rows (idempotent). Returns the
+    credit rows written, and whether waiting redemptions were left for another run.
     """
     waiting = list(
         Redemption.objects.filter(status=Redemption.Status.REDEEMED, attributed_at__isnull=True)
         .exclude(id=redemption_id)
-        .order_by("id")
-        .values_list("id", flat=True)[: batch - 1]
+        .order_by("redeemed_at")
+        .values_list("id", flat=True)[:BATCH]
     )
+    left_over = len(waiting) == BATCH
+    waiting = waiting[: BATCH - 1]
     mine = Redemption.objects.filter(id=redemption_id, attributed_at__isnull=True).exists()
     if not mine and not waiting:
-        return 0
-    return redemptions_attribute(([redemption_id] if mine else []) + waiting)
+        return 0, False
+    return redemptions_attribute(([redemption_id] if mine else []) + waiting), left_over
 
 
 def _touches_for(rows: list[Redemption], campaigns: dict) -> dict:

@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from promotions.enqueue import publish
 from redemptions import credit, rollups, services
 
 TRANSIENT = (OperationalError, InterfaceError)
@@ -12,7 +13,10 @@ RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 32
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)
 def attribute_redemption(redemption_id: int) -> int:
-    return credit.redemption_attribute_with_backlog(redemption_id)
+    written, left_over = credit.redemption_attribute_with_backlog(redemption_id)
+    if left_over:  # a backlog longer than one run: the next run starts now, not at a next commit
+        publish(attribute_redemption, 0)
+    return written
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, **RETRY)

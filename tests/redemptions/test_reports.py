@@ -262,6 +262,38 @@ def test_an_attribution_task_takes_the_waiting_backlog_along(brand, offer, store
     assert Attribution.objects.count() == 5
 
 
+def test_a_backlog_longer_than_one_run_is_chained_not_left_for_the_sweep(
+    brand, offer, store, monkeypatch
+):
+    """After a burst the next run starts at once: no commit may come to publish it."""
+    from redemptions import credit
+    from redemptions.tasks import attribute_redemption
+
+    monkeypatch.setattr(credit, "BATCH", 2)
+    _, key, _ = pos_integration(brand)
+    till = APIClient()
+    till.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    ids = [
+        till.post(
+            "/api/v1/pos/generic/redemptions",
+            {
+                "code": CodeFactory(offer=offer).code,
+                "store_id": store.external_id,
+                "transaction_id": f"C{i}",
+                "basket_total": "1",
+            },
+            format="json",
+        ).json()["redemption_id"]
+        for i in range(5)
+    ]
+    # (no commit here: no run was published for them)
+
+    attribute_redemption(ids[0])  # takes two; the runs it chains (in-process here) take the rest
+
+    assert not Redemption.objects.filter(attributed_at__isnull=True).exists()
+    assert Attribution.objects.filter(redemption_id__in=ids).count() == 5
+
+
 @pytest.mark.django_db(transaction=True)
 def test_changing_a_campaigns_model_through_the_api_recomputes_its_credits(
     brand, campaign, offer, store, marketer_client
