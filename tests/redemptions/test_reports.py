@@ -232,9 +232,9 @@ def test_report_of_another_brands_campaign_is_404(marketer_client, other_brand):
     assert Code.objects.count() == 0
 
 
-def test_an_attribution_task_takes_the_waiting_backlog_along(brand, offer, store):
-    from redemptions.tasks import attribute_redemption
-
+def _redeem_five_unattributed(brand, offer, store) -> list[int]:
+    """Five redemptions through the POS API; inside the test's transaction nothing commits, so
+    no attribution run is published for them."""
     _, key, _ = pos_integration(brand)
     till = APIClient()
     till.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
@@ -251,9 +251,14 @@ def test_an_attribution_task_takes_the_waiting_backlog_along(brand, offer, store
         ).json()["redemption_id"]
         for i in range(5)
     ]
-    assert not Redemption.objects.filter(
-        attributed_at__isnull=False
-    ).exists()  # no commit: no task ran
+    assert not Redemption.objects.filter(attributed_at__isnull=False).exists()
+    return ids
+
+
+def test_an_attribution_task_takes_the_waiting_backlog_along(brand, offer, store):
+    from redemptions.tasks import attribute_redemption
+
+    ids = _redeem_five_unattributed(brand, offer, store)
 
     written = attribute_redemption(ids[-1])
 
@@ -270,23 +275,7 @@ def test_a_backlog_longer_than_one_run_is_chained_not_left_for_the_sweep(
     from redemptions.tasks import attribute_redemption
 
     monkeypatch.setattr(credit, "BATCH", 2)
-    _, key, _ = pos_integration(brand)
-    till = APIClient()
-    till.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    ids = [
-        till.post(
-            "/api/v1/pos/generic/redemptions",
-            {
-                "code": CodeFactory(offer=offer).code,
-                "store_id": store.external_id,
-                "transaction_id": f"C{i}",
-                "basket_total": "1",
-            },
-            format="json",
-        ).json()["redemption_id"]
-        for i in range(5)
-    ]
-    # (no commit here: no run was published for them)
+    ids = _redeem_five_unattributed(brand, offer, store)
 
     attribute_redemption(ids[0])  # takes two; the runs it chains (in-process here) take the rest
 
