@@ -700,6 +700,7 @@ class PosCall:
     integration: PosIntegration | None
     key: str | None = None
     stored: tuple | None = None  # (created_at, request_hash, status, body, content_type)
+    in_flight: bool = False  # another call holds the key's lock
 
 
 _INTEGRATION_FIELDS = PosIntegration._meta.concrete_fields
@@ -750,7 +751,7 @@ def pos_call_open(
 ) -> PosCall:
     """Authenticate a POS call, by its API key or else its vendor account id, as the first
     statement of the call's transaction; with an Idempotency-Key, also take the key's in-flight
-    lock (``409`` if another call holds it) and read what is stored under it."""
+    lock and read what is stored under it (``idempotent_replay`` answers for both)."""
     if api_key:
         caller, who = "api_key", key_hash(api_key)
     elif account_id:
@@ -773,24 +774,26 @@ def pos_call_open(
         converted(_INTEGRATION_FIELDS, row[:n]),
     )
     locked, stored = row[n], row[n + 1 :]
-    if not locked:
-        raise _in_flight()
     return PosCall(
         integration,
         key,
         converted(_IDEMPOTENCY_FIELDS, stored) if stored[0] is not None else None,
+        in_flight=not locked,
     )
 
 
 def idempotent_replay(call: PosCall, fingerprint: str) -> StoredResponse | None:
     """The response stored under the call's Idempotency-Key, if it is to be replayed.
 
-    A key lives for IDEMPOTENCY_TTL; reused with a different request it is a ``422``.
+    A key lives for IDEMPOTENCY_TTL; reused with a different request it is a ``422``; while
+    another call holds it, a ``409``.
     """
     if not call.key:
         return None
     if len(call.key) > 255:
         raise Problem(400, "validation_error", "Idempotency-Key is at most 255 characters.")
+    if call.in_flight:
+        raise _in_flight()
     if call.stored is None:
         return None
     created_at, request_hash, status, body, content_type = call.stored
