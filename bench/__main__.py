@@ -1,6 +1,7 @@
 """``make bench``: the hot paths under load, each beside what PostgreSQL itself does.
 
-Starts the real stack (gunicorn, a Celery worker on Redis, PostgreSQL) on a database of its own,
+Starts the real stack (the Procfile's web process, granian unless --server gunicorn; a Celery
+worker on Redis; PostgreSQL) on a database of its own,
 loads it from wrk (a separate process, 127.0.0.1 only, bounded in time) and prints one line
 per figure: throughput, p50/p99 latency, peak memory, and the ratio to the reference measured in
 the same run (pgbench running the equivalent SQL; a raw COPY for bulk codes).
