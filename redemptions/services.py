@@ -754,11 +754,11 @@ def pos_call_open(
     lock and read what is stored under it (``idempotent_replay`` answers for both)."""
     if api_key:
         caller, who = "api_key", key_hash(api_key)
-    elif account_id:
+    elif account_id and "\x00" not in account_id:  # PostgreSQL text cannot hold NUL
         caller, who = "account", account_id
     else:
         return PosCall(None)
-    usable_key = key if key and len(key) <= 255 else None
+    usable_key = key if key and _key_usable(key) else None
     with prepared_cursor() as cursor:
         cursor.execute(
             _OPEN_SQL[connection.vendor, caller],
@@ -782,6 +782,10 @@ def pos_call_open(
     )
 
 
+def _key_usable(key: str) -> bool:
+    return len(key) <= 255 and key.isprintable()
+
+
 def idempotent_replay(call: PosCall, fingerprint: str) -> StoredResponse | None:
     """The response stored under the call's Idempotency-Key, if it is to be replayed.
 
@@ -790,8 +794,10 @@ def idempotent_replay(call: PosCall, fingerprint: str) -> StoredResponse | None:
     """
     if not call.key:
         return None
-    if len(call.key) > 255:
-        raise Problem(400, "validation_error", "Idempotency-Key is at most 255 characters.")
+    if not _key_usable(call.key):
+        raise Problem(
+            400, "validation_error", "Idempotency-Key is at most 255 printable characters."
+        )
     if call.in_flight:
         raise _in_flight()
     if call.stored is None:

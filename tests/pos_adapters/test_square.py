@@ -75,9 +75,10 @@ def test_bad_signature_is_refused(square, offer):
     assert not Redemption.objects.exists() and not RedemptionAttempt.objects.exists()
 
 
-def test_unknown_merchant_is_refused(offer):
+@pytest.mark.parametrize("merchant", ["UNKNOWN", r"MLX7\u0000YQ2B9Z"])
+def test_unknown_merchant_is_refused(offer, merchant):
     body = payload(
-        "square", "order_updated_completed", merchant_id="UNKNOWN", store_id="x", display_code="x"
+        "square", "order_updated_completed", merchant_id=merchant, store_id="x", display_code="x"
     )
     response = APIClient().post(
         URL, body, content_type="application/json", HTTP_X_SQUARE_HMACSHA256_SIGNATURE="x"

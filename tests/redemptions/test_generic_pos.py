@@ -139,6 +139,14 @@ def test_keys_are_scoped_to_the_integration(brand, code, store):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("key", ["k" * 256, "a\x00b", "tab\there"])
+def test_an_unusable_idempotency_key_is_400_and_changes_nothing(till, code, store, key):
+    response = redeem(till, code, store, key=key)
+
+    assert_problem(response, 400, "validation_error")
+    assert not Redemption.objects.exists() and not IdempotencyKey.objects.exists()
+
+
 def test_a_key_still_in_flight_gets_409_with_retry_after(brand, store):
     integration, api_key, _ = pos_integration(brand)
     code = CodeFactory(offer=OfferFactory(campaign__brand=brand))
