@@ -25,13 +25,7 @@ from promotions import codes
 from promotions.models import Campaign, Code, Offer, Store
 from promotions.problems import Problem
 from promotions.services import offer_check_open
-from promotions.sql import (
-    JSON_AGG,
-    JSON_ARRAY,
-    converted,
-    json_list,
-    prepared_cursor,
-)
+from promotions.sql import JSON_AGG, JSON_ARRAY, converted, json_list, prepared_cursor
 from redemptions.canonical import (
     CanonicalRequest,
     Outcome,
