@@ -10,7 +10,6 @@ import logging
 import re
 import time
 import uuid
-from functools import lru_cache
 
 from django.conf import settings
 from prometheus_client import Counter, Gauge, Histogram
@@ -87,16 +86,9 @@ def request_id_for(given: str) -> str:
     return given if _SANE_ID.match(given) else uuid.uuid4().hex
 
 
-@lru_cache(maxsize=1024)
-def _request_metrics(route: str, method: str, status: int) -> tuple:
-    # prometheus_client looks a labelled child up under a lock on every ``labels()`` call
-    return REQUESTS.labels(route, method, str(status)), REQUEST_SECONDS.labels(route)
-
-
 def request_observe(route: str, method: str, status: int, started: float) -> None:
-    requests, seconds = _request_metrics(route, method, status)
-    requests.inc()
-    seconds.observe(time.perf_counter() - started)
+    REQUESTS.labels(route, method, str(status)).inc()
+    REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
 
 
 class RequestIdMiddleware:

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import secrets
 import uuid
-from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.db import connection, transaction
@@ -92,15 +91,6 @@ def _record_touch(token: str, kind: str, customer_ref: str, click_id: str) -> st
     return destination
 
 
-@lru_cache(maxsize=4096)
-def _destination(url: str) -> tuple:
-    """A placement's landing URL, split, and its query without a ``click_id`` (ours replaces
-    it). Placements are few and every click re-parsed the same URL."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "click_id"]
-    return parts, tuple(query)
-
-
 def track_click(request, token: str):
     click_id = _clean(request.GET.get("click_id"), 64) or uuid.uuid4().hex
     destination = _record_touch(
@@ -109,9 +99,10 @@ def track_click(request, token: str):
     if destination is None:
         return problem_response(Problem(404, "not_found", "Unknown tracking link."))
     TOUCHPOINTS.labels("click").inc()
-    parts, query = _destination(destination)
-    query = urlencode([*query, ("click_id", click_id)])
-    response = HttpResponseRedirect(urlunsplit(parts._replace(query=query)))
+    parts = urlsplit(destination)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "click_id"]
+    query.append(("click_id", click_id))
+    response = HttpResponseRedirect(urlunsplit(parts._replace(query=urlencode(query))))
     response["Cache-Control"] = "no-store"
     return response
 

@@ -105,7 +105,9 @@ def redemption_attribute_with_backlog(redemption_id: int) -> tuple[int, bool]:
     )
     left_over = len(waiting) == BATCH
     waiting = waiting[: BATCH - 1]
-    mine = Redemption.objects.filter(id=redemption_id, attributed_at__isnull=True).exists()
+    mine = bool(redemption_id) and (
+        Redemption.objects.filter(id=redemption_id, attributed_at__isnull=True).exists()
+    )
     if not mine and not waiting:
         return 0, False
     return redemptions_attribute(([redemption_id] if mine else []) + waiting), left_over

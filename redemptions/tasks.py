@@ -15,7 +15,7 @@ RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 32
 def attribute_redemption(redemption_id: int) -> int:
     written, left_over = credit.redemption_attribute_with_backlog(redemption_id)
     if left_over:  # a backlog longer than one run: the next run starts now, not at a next commit
-        publish(attribute_redemption, 0)
+        publish(attribute_redemption, 0)  # 0: no redemption of its own, only the backlog
     return written
 
 

@@ -138,7 +138,6 @@ def test_keys_are_scoped_to_the_integration(brand, code, store):
     assert IdempotencyKey.objects.count() == 2
 
 
-@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("key", ["k" * 256, "a\x00b", "tab\there"])
 def test_an_unusable_idempotency_key_is_400_and_changes_nothing(till, code, store, key):
     response = redeem(till, code, store, key=key)
@@ -147,6 +146,7 @@ def test_an_unusable_idempotency_key_is_400_and_changes_nothing(till, code, stor
     assert not Redemption.objects.exists() and not IdempotencyKey.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_key_still_in_flight_gets_409_with_retry_after(brand, store):
     integration, api_key, _ = pos_integration(brand)
     code = CodeFactory(offer=OfferFactory(campaign__brand=brand))
