@@ -7,6 +7,7 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from psycopg import pq  # noqa: E402
 
 from promotions import codes  # noqa: E402
 from promotions.models import Brand, Campaign, Code, CodeJob, Offer, Placement, Store  # noqa: E402
@@ -164,32 +166,42 @@ def attribution_backlog(count: int) -> dict:
     return {"count": done, "seconds": seconds, "unattributed_left": left}
 
 
-def redeem_profile(code: str, store_id: str, pos_key: str) -> dict:
-    """Statements one redeem runs, counted through Django's test client."""
+def redeem_profile(warm_code: str, code: str, store_id: str, pos_key: str) -> dict:
+    """Statements and round trips of one redeem through Django's test client, after a first
+    redeem in the same process (which connects and prepares the statements)."""
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     client = Client()
-    with CaptureQueriesContext(connection) as queries:
-        response = client.post(
+
+    def redeem(code: str, txn: str):
+        body = {"code": code, "store_id": store_id, "transaction_id": txn, "basket_total": "10"}
+        return client.post(
             "/api/v1/pos/generic/redemptions",
-            json.dumps(
-                {
-                    "code": code,
-                    "store_id": store_id,
-                    "transaction_id": "prof-1",
-                    "basket_total": "10.00",
-                }
-            ),
+            json.dumps(body),
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {pos_key}",
-            HTTP_IDEMPOTENCY_KEY="prof-1",
+            HTTP_IDEMPOTENCY_KEY=txn,
         )
+
+    redeem(warm_code, "prof-warm")
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    trace = tempfile.TemporaryFile()
+    pgconn.trace(trace.fileno())
+    pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+    with CaptureQueriesContext(connection) as queries:
+        response = redeem(code, "prof-1")
+    pgconn.untrace()
+    trace.seek(0)
+    # What the client sent: each Sync (extended protocol) or Query (simple protocol) waits for
+    # the server's answer.
+    sent = [line.split()[2] for line in trace.read().decode().splitlines() if line.startswith("F")]
     statements = [q["sql"].strip() for q in queries.captured_queries]
     control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
     return {
         "status": response.status_code,
-        "statements": len(statements),
+        "round_trips": sent.count("Sync") + sent.count("Query"),
         "working": len([s for s in statements if not s.startswith(control)]),
     }
 
