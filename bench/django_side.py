@@ -187,16 +187,18 @@ def redeem_profile(warm_code: str, code: str, store_id: str, pos_key: str) -> di
     redeem(warm_code, "prof-warm")
     connection.ensure_connection()
     pgconn = connection.connection.pgconn
-    trace = tempfile.TemporaryFile()
-    pgconn.trace(trace.fileno())
-    pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-    with CaptureQueriesContext(connection) as queries:
-        response = redeem(code, "prof-1")
-    pgconn.untrace()
-    trace.seek(0)
-    # What the client sent: each Sync (extended protocol) or Query (simple protocol) waits for
-    # the server's answer.
-    sent = [line.split()[2] for line in trace.read().decode().splitlines() if line.startswith("F")]
+    with tempfile.TemporaryFile() as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            with CaptureQueriesContext(connection) as queries:
+                response = redeem(code, "prof-1")
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        # What the client sent: each Sync (extended protocol) or Query (simple protocol) waits
+        # for the server's answer.
+        sent = [line.split()[2] for line in trace.read().decode().splitlines() if line[0] == "F"]
     statements = [q["sql"].strip() for q in queries.captured_queries]
     control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
     return {

@@ -15,6 +15,7 @@ from pos_adapters.base import AdapterResponse, PosAdapter, Presented
 from pos_adapters.registry import get_adapter
 from promotions.problems import Problem
 from redemptions import selectors, services
+from redemptions.canonical import RedeemRequest, ValidateRequest
 from redemptions.models import PosIntegration
 
 logger = logging.getLogger(__name__)
@@ -59,13 +60,24 @@ def pos_endpoint(request, adapter_name: str, operation: str, **kwargs):
 def _call(adapter: PosAdapter, request, operation: str, kwargs: dict) -> services.StoredResponse:
     """One transaction: authenticate, replay what an Idempotency-Key stored, or decide and store.
 
-    The response is stored in the same transaction as the redemption it reports, so both commit
-    or neither does; a problem raised on the way rolls everything back.
+    The body is parsed first, so that the statement that authenticates a single validate or
+    redeem can find its store and code too; a body that does not parse is answered only once
+    the caller is known (an unknown caller hears 401, a replay its stored response). The
+    response is stored in the same transaction as the redemption it reports, so both commit or
+    neither does; a problem raised on the way rolls everything back.
     """
     presented = adapter.presented(request)
+    try:
+        items = adapter.parse(request, operation, **kwargs)
+    except Problem as problem:
+        items = problem
     with transaction.atomic():
         call = services.pos_call_open(
-            adapter.name, presented.api_key, presented.account_id, adapter.idempotency_key(request)
+            adapter.name,
+            presented.api_key,
+            presented.account_id,
+            adapter.idempotency_key(request),
+            looking_for=_single_lookup(items),
         )
         if call.integration is None:
             raise Problem(
@@ -79,11 +91,10 @@ def _call(adapter: PosAdapter, request, operation: str, kwargs: dict) -> service
         replayed = services.idempotent_replay(call, fingerprint)
         if replayed is not None:
             return replayed
-        items = adapter.parse(request, operation, **kwargs)
+        if isinstance(items, Problem):
+            raise items
         outcomes = [
-            item
-            if isinstance(item, Problem)
-            else services.pos_request_handle(call.integration, item)
+            item if isinstance(item, Problem) else services.pos_request_handle(call, item)
             for item in items
         ]
         rendered = adapter.render(operation, items, outcomes)
@@ -92,3 +103,11 @@ def _call(adapter: PosAdapter, request, operation: str, kwargs: dict) -> service
         )
         services.idempotent_store(call, fingerprint, response)
         return response
+
+
+def _single_lookup(items) -> ValidateRequest | RedeemRequest | None:
+    """The call's one validate or redeem, whose store and code the authentication can find."""
+    if isinstance(items, list) and len(items) == 1:
+        if isinstance(items[0], ValidateRequest | RedeemRequest):
+            return items[0]
+    return None

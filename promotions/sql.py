@@ -13,7 +13,8 @@ import json
 from contextlib import contextmanager
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from psycopg.pq import PipelineStatus, TransactionStatus
 
 # The JSON aggregates hand-written statements use: PostgreSQL and SQLite (the demo) name them
 # differently. ``json_list`` reads what they return.
@@ -27,9 +28,34 @@ def json_list(value) -> list:
 
 
 class _PreparingCursor(psycopg.Cursor):
-    """Server-side binding, and every statement prepared once per connection."""
+    """Server-side binding, and every statement prepared once per connection.
+
+    The first statement of a Django transaction also carries the transaction's BEGIN: psycopg
+    sends BEGIN on its own and waits for the answer, one round trip that costs both sides as
+    much CPU as a statement (docs/benchmarks.md). Here BEGIN and the statement go out in one
+    pipeline instead. psycopg is put in autocommit mode first, so that it sends no BEGIN of its
+    own; it stays there until the transaction ends (psycopg cannot leave it inside one), which
+    changes nothing: psycopg sends COMMIT and ROLLBACK whenever a transaction is open, and
+    Django, whose outermost atomic block opened the transaction, ends it with one of them and
+    then turns autocommit back on. Only inside an atomic block (``in_atomic_block``), and only
+    with PostgreSQL's default transaction mode.
+    """
+
+    in_atomic_block = False  # set by prepared_cursor() before each use
 
     def execute(self, query, params=None, *, prepare=True, binary=None):
+        conn = self._conn
+        if (
+            self.in_atomic_block
+            and not conn.autocommit
+            and conn.info.transaction_status == TransactionStatus.IDLE
+            and conn.info.pipeline_status == PipelineStatus.OFF
+            and (conn.isolation_level, conn.read_only, conn.deferrable) == (None, None, None)
+        ):
+            conn.autocommit = True
+            with conn.pipeline():
+                conn.execute(b"BEGIN")
+                return super().execute(query, params, prepare=prepare, binary=binary)
         return super().execute(query, params, prepare=prepare, binary=binary)
 
     def _send_query_prepared(self, name, pgq, *, binary=None):
@@ -46,18 +72,21 @@ def prepared_cursor():
     It is wrapped like any Django cursor: errors arrive as Django's (``IntegrityError``), a
     broken transaction is refused, and DEBUG / ``CaptureQueriesContext`` see its queries.
     """
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
+    # The thread's connection, looked up once: each attribute read through Django's
+    # ``connection`` proxy looks it up again (a thread-local read), a dozen times per statement.
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
+        with db.cursor() as cursor:
             yield cursor
         return
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
+    db.ensure_connection()
+    db.validate_thread_sharing()
     # One cursor per connection, kept open: creating one cost as much as a short statement.
-    raw = getattr(connection, "_preparing_cursor", None)
-    if raw is None or raw.closed or raw.connection is not connection.connection:
-        raw = connection._preparing_cursor = _PreparingCursor(connection.connection)
-    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    yield wrap(raw)
+    raw = getattr(db, "_preparing_cursor", None)
+    if raw is None or raw.closed or raw.connection is not db.connection:
+        raw = db._preparing_cursor = _PreparingCursor(db.connection)
+    raw.in_atomic_block = db.in_atomic_block
+    yield db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 
 def converted(fields, values) -> list:

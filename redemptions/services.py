@@ -173,15 +173,20 @@ _CODE_ROW_FIELDS = [
 ]
 _INTEGRATION_STORES = PosIntegration.stores.through._meta.db_table
 _OFFER_STORES = Offer.stores.through._meta.db_table
-_STORE_AND_CODE_SQL = {
-    vendor: f"""
+
+
+def _store_and_code_sql(vendor: str, integration: str, integration_scope: str, brand: str) -> str:
+    """The store-and-code look-up, for the integration, its failure-counter scope and its brand
+    as SQL expressions: parameters when it runs on its own, the integration's columns when it
+    travels with the call's authentication (``pos_call_open``)."""
+    return f"""
     SELECT s.id, s.name,
-        NOT EXISTS (SELECT 1 FROM {_INTEGRATION_STORES} a WHERE a.posintegration_id = %(integration)s)
+        NOT EXISTS (SELECT 1 FROM {_INTEGRATION_STORES} a WHERE a.posintegration_id = {integration})
         OR EXISTS (SELECT 1 FROM {_INTEGRATION_STORES} a
-                   WHERE a.posintegration_id = %(integration)s AND a.store_id = s.id),
+                   WHERE a.posintegration_id = {integration} AND a.store_id = s.id),
         COALESCE((SELECT {JSON_AGG[vendor]}({JSON_ARRAY[vendor]}(f.scope, f.failures,
                     f.last_failure_at)) FROM {FailureCounter._meta.db_table} f
-                  WHERE f.scope IN (%(integration_scope)s, 's:' || s.id) AND f.failures > 0), '[]'),
+                  WHERE f.scope IN ({integration_scope}, 's:' || s.id) AND f.failures > 0), '[]'),
         NOT EXISTS (SELECT 1 FROM {_OFFER_STORES} e WHERE e.offer_id = k.offer_id)
         OR EXISTS (SELECT 1 FROM {_OFFER_STORES} e WHERE e.offer_id = k.offer_id AND e.store_id = s.id),
         k.*
@@ -192,12 +197,21 @@ _STORE_AND_CODE_SQL = {
         FROM {Code._meta.db_table} c
         JOIN {Offer._meta.db_table} o ON o.id = c.offer_id
         JOIN {Campaign._meta.db_table} cp ON cp.id = o.campaign_id
-        WHERE c.code = %(code)s AND cp.brand_id = %(brand)s
+        WHERE c.code = %(code)s AND cp.brand_id = {brand}
     ) k ON true
-    WHERE s.brand_id = %(brand)s AND s.external_id = %(external_id)s
+    WHERE s.brand_id = {brand} AND s.external_id = %(external_id)s
 """
+
+
+_STORE_AND_CODE_SQL = {
+    vendor: _store_and_code_sql(vendor, "%(integration)s", "%(integration_scope)s", "%(brand)s")
     for vendor in JSON_AGG
 }
+
+
+def _looked_up_code(normalised: str) -> str | None:
+    """The code the look-up asks for: none when the check symbol is wrong (no row can match)."""
+    return normalised if codes.is_valid(normalised) else None
 
 
 def _counter_time(value: str) -> datetime:
@@ -206,25 +220,29 @@ def _counter_time(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _resolve(ctx: _Context, store_ref: str, raw_code: str, now) -> Code:
+def _resolve(ctx: _Context, store_ref: str, raw_code: str, now, found=None) -> Code:
     """The store (may this integration use it? is it locked out?), then the code, or a decline.
 
+    ``found`` is the look-up's row when the call's authentication made it (``PosCall.found``).
     An unknown code counts a failure; so does a bad check symbol, which no row can match.
     """
     integration = ctx.integration
     ctx.normalised = codes.normalise(raw_code or "")
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            _STORE_AND_CODE_SQL[connection.vendor],
-            {
-                "integration": integration.id,
-                "integration_scope": f"i:{integration.id}",
-                "brand": integration.brand_id,
-                "external_id": store_ref,
-                "code": ctx.normalised if codes.is_valid(ctx.normalised) else None,
-            },
-        )
-        row = cursor.fetchone()
+    if found is not None:
+        row = found.row
+    else:
+        with prepared_cursor() as cursor:
+            cursor.execute(
+                _STORE_AND_CODE_SQL[connection.vendor],
+                {
+                    "integration": integration.id,
+                    "integration_scope": f"i:{integration.id}",
+                    "brand": integration.brand_id,
+                    "external_id": store_ref,
+                    "code": _looked_up_code(ctx.normalised),
+                },
+            )
+            row = cursor.fetchone()
     if row is None or not row[2]:
         raise Decline("unknown_store", "This store is not known to this POS integration.")
     store_id, store_name, _, counters, ctx.eligible, *values = row
@@ -409,12 +427,14 @@ def _declined(ctx: _Context, decline: Decline) -> Outcome:
 # --- Validate, redeem, void --------------------------------------------------------------------
 
 
-def code_validate(integration: PosIntegration, request: ValidateRequest) -> Outcome:
+def code_validate(
+    integration: PosIntegration, request: ValidateRequest, found: "StoreAndCode | None" = None
+) -> Outcome:
     """Would this code redeem here, now? Changes nothing but the failure counters."""
     now = timezone.now()
     ctx = _Context(integration)
     try:
-        _resolve(ctx, request.store_id, request.code, now)
+        _resolve(ctx, request.store_id, request.code, now, found)
         _check_redeemable(ctx, request.basket_total, now)
     except Decline as decline:
         outcome = _declined(ctx, decline)
@@ -424,8 +444,12 @@ def code_validate(integration: PosIntegration, request: ValidateRequest) -> Outc
     return outcome
 
 
-def redemption_record(integration: PosIntegration, request: RedeemRequest) -> Outcome:
-    """Redeem a code exactly once. A retry of the same sale (natural key) replays the outcome."""
+def redemption_record(
+    integration: PosIntegration, request: RedeemRequest, found: "StoreAndCode | None" = None
+) -> Outcome:
+    """Redeem a code exactly once. A retry of the same sale (natural key) replays the outcome.
+
+    ``found``: the store-and-code look-up, when the call's authentication made it."""
     from promotions.enqueue import publish_coalesced_on_commit
     from redemptions.tasks import attribute_redemption
 
@@ -433,7 +457,7 @@ def redemption_record(integration: PosIntegration, request: RedeemRequest) -> Ou
     ctx = _Context(integration)
     try:
         # A decline keeps its failure count: it is answered, not rolled back.
-        _resolve(ctx, request.store_id, request.code, now)
+        _resolve(ctx, request.store_id, request.code, now, found)
         try:
             _check_redeemable(ctx, request.basket_total, now)
             outcome = _redeem(ctx, request, now)
@@ -601,7 +625,7 @@ def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
     return replace(outcome, redemption_id=redemption_id)
 
 
-def redemption_void(integration: PosIntegration, request: VoidRequest) -> Outcome:
+def redemption_void(integration: PosIntegration, request: VoidRequest, found=None) -> Outcome:
     """Void a redemption once, within the void window; its code becomes redeemable again."""
     from promotions.enqueue import publish_on_commit
     from redemptions.tasks import unattribute_redemption
@@ -660,15 +684,19 @@ def _void_target(integration: PosIntegration, request: VoidRequest) -> Redemptio
     return None
 
 
-HANDLERS: dict[type, Callable[[PosIntegration, CanonicalRequest], Outcome]] = {
+HANDLERS: dict[type, Callable[..., Outcome]] = {
     ValidateRequest: code_validate,
     RedeemRequest: redemption_record,
     VoidRequest: redemption_void,
 }
 
 
-def pos_request_handle(integration: PosIntegration, request: CanonicalRequest) -> Outcome:
-    return HANDLERS[type(request)](integration, request)
+def pos_request_handle(call: "PosCall", request: CanonicalRequest) -> Outcome:
+    """One request of an authenticated call, with the look-up its authentication made for it."""
+    found = call.found
+    if found is not None and found.request is not request:
+        found = None
+    return HANDLERS[type(request)](call.integration, request, found)
 
 
 # --- Idempotency -------------------------------------------------------------------------------
@@ -688,13 +716,23 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 @dataclass(frozen=True)
+class StoreAndCode:
+    """The store-and-code look-up's row for ``request`` (None: no such store of the brand)."""
+
+    request: ValidateRequest | RedeemRequest
+    row: tuple | None
+
+
+@dataclass(frozen=True)
 class PosCall:
-    """An authenticated POS call in its transaction: who, its Idempotency-Key, what was stored."""
+    """An authenticated POS call in its transaction: who, its Idempotency-Key, what was stored,
+    and the store-and-code look-up for its request, when it was made with the authentication."""
 
     integration: PosIntegration | None
     key: str | None = None
     stored: tuple | None = None  # (created_at, request_hash, status, body, content_type)
     in_flight: bool = False  # another call holds the key's lock
+    found: StoreAndCode | None = None
 
 
 _INTEGRATION_FIELDS = PosIntegration._meta.concrete_fields
@@ -716,36 +754,57 @@ _IN_FLIGHT_LOCK = {
     "sqlite": "1",
 }
 _CALLER = {
-    "api_key": f"""
-        JOIN {PosCredential._meta.db_table} k ON k.integration_id = i.id
-        WHERE k.key_hash = %(caller)s AND k.revoked_at IS NULL AND i.is_active""",
-    "account": """
-        WHERE i.adapter = %(adapter)s AND i.external_account_id = %(caller)s AND i.is_active""",
+    "api_key": (
+        f"JOIN {PosCredential._meta.db_table} cred ON cred.integration_id = i.id",
+        "cred.key_hash = %(caller)s AND cred.revoked_at IS NULL AND i.is_active",
+    ),
+    "account": (
+        "",
+        "i.adapter = %(adapter)s AND i.external_account_id = %(caller)s AND i.is_active",
+    ),
 }
+# The store-and-code look-up of a single-request call, made with the authentication on
+# PostgreSQL (SQLite has no LATERAL): its columns follow the call's.
+_LOOK_UP = (
+    "LEFT JOIN LATERAL ("
+    + _store_and_code_sql("postgresql", "i.id", "'i:' || i.id", "i.brand_id")
+    + ") found_code ON true"
+)
 # Hot path (every POS call starts here): one hand-written statement authenticates the call, takes
-# its Idempotency-Key's in-flight lock and reads the response stored under it: one round trip
-# where there were two, and no compiled ORM query. Covered by the POS tests.
+# its Idempotency-Key's in-flight lock and reads the response stored under it, and for a single
+# validate or redeem on PostgreSQL also finds its store and code: one round trip where there
+# were three, and no compiled ORM query. Covered by the POS tests.
 _OPEN_SQL = {
-    (vendor, caller): f"""
+    (vendor, caller, look_up): f"""
     SELECT {", ".join("i." + f.column for f in _INTEGRATION_FIELDS)}, {lock},
         {", ".join("found." + f.column for f in _IDEMPOTENCY_FIELDS)}
+        {", found_code.*" if look_up else ""}
     FROM {PosIntegration._meta.db_table} i
+    {join}
     LEFT JOIN {IdempotencyKey._meta.db_table} found
         ON found.integration_id = i.id AND found.key = %(key)s
-    {where}
+    {_LOOK_UP if look_up else ""}
+    WHERE {where}
     ORDER BY i.id LIMIT 1
 """
     for vendor, lock in _IN_FLIGHT_LOCK.items()
-    for caller, where in _CALLER.items()
+    for caller, (join, where) in _CALLER.items()
+    for look_up in ((False, True) if vendor == "postgresql" else (False,))
 }
 
 
 def pos_call_open(
-    adapter: str, api_key: str | None, account_id: str | None, key: str | None
+    adapter: str,
+    api_key: str | None,
+    account_id: str | None,
+    key: str | None,
+    looking_for: ValidateRequest | RedeemRequest | None = None,
 ) -> PosCall:
     """Authenticate a POS call, by its API key or else its vendor account id, as the first
     statement of the call's transaction; with an Idempotency-Key, also take the key's in-flight
-    lock and read what is stored under it (``idempotent_replay`` answers for both)."""
+    lock and read what is stored under it (``idempotent_replay`` answers for both). On
+    PostgreSQL the same statement finds the store and code of ``looking_for``, the call's one
+    validate or redeem, for ``pos_request_handle``."""
     if api_key:
         caller, who = "api_key", key_hash(api_key)
     elif account_id and "\x00" not in account_id:  # PostgreSQL text cannot hold NUL
@@ -753,11 +812,13 @@ def pos_call_open(
     else:
         return PosCall(None)
     usable_key = key if key and _key_usable(key) else None
+    params = {"caller": who, "adapter": adapter, "key": usable_key}
+    look_up = looking_for is not None and connection.vendor == "postgresql"
+    if look_up:
+        params["external_id"] = looking_for.store_id
+        params["code"] = _looked_up_code(codes.normalise(looking_for.code or ""))
     with prepared_cursor() as cursor:
-        cursor.execute(
-            _OPEN_SQL[connection.vendor, caller],
-            {"caller": who, "adapter": adapter, "key": usable_key},
-        )
+        cursor.execute(_OPEN_SQL[connection.vendor, caller, look_up], params)
         row = cursor.fetchone()
     if row is None:
         return PosCall(None, key)
@@ -767,12 +828,17 @@ def pos_call_open(
         [f.attname for f in _INTEGRATION_FIELDS],
         converted(_INTEGRATION_FIELDS, row[:n]),
     )
-    locked, stored = row[n], row[n + 1 :]
+    locked, stored = row[n], row[n + 1 : n + 1 + len(_IDEMPOTENCY_FIELDS)]
+    found = None
+    if look_up:
+        store_and_code = row[n + 1 + len(_IDEMPOTENCY_FIELDS) :]
+        found = StoreAndCode(looking_for, store_and_code if store_and_code[0] is not None else None)
     return PosCall(
         integration,
         key,
         converted(_IDEMPOTENCY_FIELDS, stored) if stored[0] is not None else None,
         in_flight=not locked,
+        found=found,
     )
 
 

@@ -1,3 +1,4 @@
+import tempfile
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -6,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from psycopg import pq
 from rest_framework.test import APIClient
 
 from pos_adapters.generic import signature_header
@@ -382,6 +384,17 @@ def test_malformed_json_is_400(till):
     assert_problem(response, 400, "malformed_json")
 
 
+def test_a_body_that_does_not_parse_is_answered_after_the_caller_is_known(client_api, till):
+    """The body is parsed before authentication (its store and code are looked up with it), but
+    an unknown caller still hears 401, not what was wrong with the body."""
+    client_api.credentials(HTTP_AUTHORIZATION="Bearer pos_wrong")
+    assert_problem(
+        client_api.post(REDEEM, "{oops", content_type="application/json"), 401, "unauthenticated"
+    )
+    assert_problem(client_api.post(REDEEM, {"code": 7}, format="json"), 401, "unauthenticated")
+    assert_problem(till.post(REDEEM, {"code": 7}, format="json"), 400, "validation_error")
+
+
 def test_missing_wrong_or_revoked_key_is_401(client_api, pos, code, store):
     integration, api_key, _ = pos
     assert_problem(redeem(client_api, code, store), 401, "unauthenticated")
@@ -464,15 +477,15 @@ def test_every_attempt_is_logged_without_the_full_code(till, code, store):
         assert attempt.code_id == code.id and attempt.store_id == store.id
 
 
-def test_a_redeem_is_four_statements(till, offer, store):
+def test_a_redeem_is_three_statements(till, offer, store):
     """Round trips cost as much CPU as the work they carry, so a redeem makes few: one
-    authenticates and reads the Idempotency-Key, one finds the store and the code, one takes the
+    authenticates, reads the Idempotency-Key and finds the store and the code, one takes the
     code and writes the redemption and its attempt, one stores the response."""
     CodeFactory(offer=offer)  # the statements are prepared: the first call is no different
     code = CodeFactory(offer=offer)
 
     with CaptureQueriesContext(connection) as queries:
-        response = redeem(till, code, store, key="four-statements")
+        response = redeem(till, code, store, key="three-statements")
 
     assert response.status_code == 201
     statements = [
@@ -480,12 +493,39 @@ def test_a_redeem_is_four_statements(till, offer, store):
         for q in queries.captured_queries
         if "SAVEPOINT" not in q["sql"]  # the test's own transaction; a till's call has none
     ]
-    assert len(statements) == 4
+    assert len(statements) == 3
     assert "pg_try_advisory_xact_lock" in statements[0] and "key_hash" in statements[0]
-    assert statements[2].startswith("WITH take AS ( UPDATE promotions_code")
-    assert "INSERT INTO redemptions_redemptionattempt" in statements[2]
-    assert statements[3].startswith("INSERT INTO redemptions_idempotencykey")
+    assert "LEFT JOIN LATERAL" in statements[0] and "promotions_store" in statements[0]
+    assert statements[1].startswith("WITH take AS ( UPDATE promotions_code")
+    assert "INSERT INTO redemptions_redemptionattempt" in statements[1]
+    assert statements[2].startswith("INSERT INTO redemptions_idempotencykey")
     assert RedemptionAttempt.objects.get().redemption_id == response.json()["redemption_id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redeem_is_four_round_trips(till, offer, store):
+    """BEGIN travels with the first statement and COMMIT is the fourth round trip: what libpq
+    sends, read from its trace (each Sync or simple Query waits for the server)."""
+    redeem(till, CodeFactory(offer=offer), store, txn="T-0", key="warm")  # connects, prepares
+    code = CodeFactory(offer=offer)
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    with tempfile.TemporaryFile() as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            response = redeem(till, code, store, txn="T-1", key="four-round-trips")
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        sent = [line.split(maxsplit=3)[2:] for line in trace.read().decode().splitlines()]
+    waits = [message for message in sent if message[0] in ("Sync", "Query")]
+    commit = waits.index(["Query", '"COMMIT"'])  # after it, the attribution task runs eagerly
+
+    assert response.status_code == 201
+    assert len(waits[: commit + 1]) == 4
+    assert not [m for m in waits[:commit] if m == ["Query", '"BEGIN"']]
+    assert Redemption.objects.filter(transaction_id="T-1").exists()
 
 
 def test_the_redeem_statements_are_prepared_once_per_connection(till, offer, store):
