@@ -80,7 +80,12 @@ class Redemption(models.Model):
     unique_code = models.BooleanField(help_text="Copied from the code: one live redemption max.")
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="redemptions")
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="redemptions")
-    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="redemptions")
+    # Every redemption writes each index of this table twice (its insert, and its attribution's
+    # update): foreign keys that lead another index (brand_time, the natural key) get none of
+    # their own.
+    brand = models.ForeignKey(
+        Brand, on_delete=models.PROTECT, related_name="redemptions", db_index=False
+    )
     placement = models.ForeignKey(
         Placement,
         null=True,
@@ -92,7 +97,7 @@ class Redemption(models.Model):
     customer_ref = models.CharField(max_length=128, blank=True)
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="redemptions")
     integration = models.ForeignKey(
-        PosIntegration, on_delete=models.PROTECT, related_name="redemptions"
+        PosIntegration, on_delete=models.PROTECT, related_name="redemptions", db_index=False
     )
     transaction_id = models.CharField(max_length=100)
     basket_total = models.DecimalField(max_digits=12, decimal_places=2)
@@ -183,8 +188,8 @@ class RedemptionAttempt(models.Model):
 class IdempotencyKey(models.Model):
     """A POS request's key and the response it got, replayed to retries for 24 hours."""
 
-    integration = models.ForeignKey(
-        PosIntegration, on_delete=models.CASCADE, related_name="idempotency_keys"
+    integration = models.ForeignKey(  # the unique (integration, key) index leads with it
+        PosIntegration, on_delete=models.CASCADE, related_name="idempotency_keys", db_index=False
     )
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
