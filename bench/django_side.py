@@ -7,7 +7,6 @@ import json
 import os
 import resource
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -20,10 +19,10 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from psycopg import pq  # noqa: E402
 
 from promotions import codes  # noqa: E402
 from promotions.models import Brand, Campaign, Code, CodeJob, Offer, Placement, Store  # noqa: E402
+from promotions.sql import round_trips_traced  # noqa: E402
 
 
 def seed(code_count: int) -> dict:
@@ -185,25 +184,13 @@ def redeem_profile(warm_code: str, code: str, store_id: str, pos_key: str) -> di
         )
 
     redeem(warm_code, "prof-warm")
-    connection.ensure_connection()
-    pgconn = connection.connection.pgconn
-    with tempfile.TemporaryFile() as trace:
-        pgconn.trace(trace.fileno())
-        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            with CaptureQueriesContext(connection) as queries:
-                response = redeem(code, "prof-1")
-        finally:
-            pgconn.untrace()
-        trace.seek(0)
-        # What the client sent: each Sync (extended protocol) or Query (simple protocol) waits
-        # for the server's answer.
-        sent = [line.split()[2] for line in trace.read().decode().splitlines() if line[0] == "F"]
+    with round_trips_traced() as waits, CaptureQueriesContext(connection) as queries:
+        response = redeem(code, "prof-1")
     statements = [q["sql"].strip() for q in queries.captured_queries]
     control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
     return {
         "status": response.status_code,
-        "round_trips": sent.count("Sync") + sent.count("Query"),
+        "round_trips": len(waits),
         "working": len([s for s in statements if not s.startswith(control)]),
     }
 

@@ -10,11 +10,12 @@ no query reaches (``DATABASE_PREPARED_STATEMENTS``).
 """
 
 import json
+import tempfile
 from contextlib import contextmanager
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from psycopg.pq import PipelineStatus, TransactionStatus
+from psycopg.pq import PipelineStatus, Trace, TransactionStatus
 
 # The JSON aggregates hand-written statements use: PostgreSQL and SQLite (the demo) name them
 # differently. ``json_list`` reads what they return.
@@ -87,6 +88,30 @@ def prepared_cursor():
         raw = db._preparing_cursor = _PreparingCursor(db.connection)
     raw.in_atomic_block = db.in_atomic_block
     yield db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
+
+
+@contextmanager
+def round_trips_traced():
+    """The round trips to PostgreSQL of the block, read from libpq's trace of this thread's
+    connection: a list, filled when the block ends, of each message the client sent that waits
+    for the server's answer, a Sync (extended protocol) or a Query (simple protocol), with the
+    rest of its trace line (a Query's text). For the tests and the benchmark."""
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    pgconn = db.connection.pgconn
+    waits = []
+    with tempfile.TemporaryFile() as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            yield waits
+        finally:
+            pgconn.untrace()
+            trace.seek(0)
+            for line in trace.read().decode().splitlines():
+                sender, _, message, *rest = line.split(maxsplit=3)
+                if sender == "F" and message in ("Sync", "Query"):
+                    waits.append((message, *rest))
 
 
 def converted(fields, values) -> list:

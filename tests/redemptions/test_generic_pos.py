@@ -1,4 +1,3 @@
-import tempfile
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -7,12 +6,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from psycopg import pq
 from rest_framework.test import APIClient
 
 from pos_adapters.generic import signature_header
 from promotions import codes
 from promotions.models import Code, Offer
+from promotions.sql import round_trips_traced
 from redemptions import services
 from redemptions.models import IdempotencyKey, Redemption, RedemptionAttempt
 from tests.factories import CodeFactory, OfferFactory, StoreFactory, pos_integration
@@ -508,23 +507,13 @@ def test_a_redeem_is_four_round_trips(till, offer, store):
     sends, read from its trace (each Sync or simple Query waits for the server)."""
     redeem(till, CodeFactory(offer=offer), store, txn="T-0", key="warm")  # connects, prepares
     code = CodeFactory(offer=offer)
-    connection.ensure_connection()
-    pgconn = connection.connection.pgconn
-    with tempfile.TemporaryFile() as trace:
-        pgconn.trace(trace.fileno())
-        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            response = redeem(till, code, store, txn="T-1", key="four-round-trips")
-        finally:
-            pgconn.untrace()
-        trace.seek(0)
-        sent = [line.split(maxsplit=3)[2:] for line in trace.read().decode().splitlines()]
-    waits = [message for message in sent if message[0] in ("Sync", "Query")]
-    commit = waits.index(["Query", '"COMMIT"'])  # after it, the attribution task runs eagerly
+    with round_trips_traced() as waits:
+        response = redeem(till, code, store, txn="T-1", key="four-round-trips")
+    commit = waits.index(("Query", '"COMMIT"'))  # after it, the attribution task runs eagerly
 
     assert response.status_code == 201
     assert len(waits[: commit + 1]) == 4
-    assert not [m for m in waits[:commit] if m == ["Query", '"BEGIN"']]
+    assert ("Query", '"BEGIN"') not in waits[:commit]
     assert Redemption.objects.filter(transaction_id="T-1").exists()
 
 
