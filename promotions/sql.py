@@ -32,22 +32,24 @@ class _PreparingCursor(psycopg.Cursor):
     """Server-side binding, and every statement prepared once per connection.
 
     The first statement of a Django transaction also carries the transaction's BEGIN: psycopg
-    sends BEGIN on its own and waits for the answer, one round trip that costs both sides as
-    much CPU as a statement (docs/benchmarks.md). Here BEGIN and the statement go out in one
-    pipeline instead. psycopg is put in autocommit mode first, so that it sends no BEGIN of its
-    own; it stays there until the transaction ends (psycopg cannot leave it inside one), which
-    changes nothing: psycopg sends COMMIT and ROLLBACK whenever a transaction is open, and
-    Django, whose outermost atomic block opened the transaction, ends it with one of them and
-    then turns autocommit back on. Only inside an atomic block (``in_atomic_block``), and only
-    with PostgreSQL's default transaction mode.
+    would send BEGIN on its own and wait for the answer, one round trip more for the caller to
+    wait on (docs/benchmarks.md item 29). Here BEGIN and the statement go out in one pipeline
+    instead. psycopg is put in autocommit mode first, so that it sends no BEGIN of its own; it
+    stays there until the transaction ends (psycopg cannot leave it inside one), which changes
+    nothing: psycopg sends COMMIT and ROLLBACK whenever a transaction is open, and Django, whose
+    outermost atomic block opened the transaction, ends it with one of them and then turns
+    autocommit back on. Only inside a Django atomic block, and only with PostgreSQL's default
+    transaction mode.
     """
 
-    in_atomic_block = False  # set by prepared_cursor() before each use
+    def __init__(self, db):
+        super().__init__(db.connection)
+        self.db = db  # Django's wrapper of the same connection: is an atomic block open?
 
     def execute(self, query, params=None, *, prepare=True, binary=None):
         conn = self._conn
         if (
-            self.in_atomic_block
+            self.db.in_atomic_block
             and not conn.autocommit
             and conn.info.transaction_status == TransactionStatus.IDLE
             and conn.info.pipeline_status == PipelineStatus.OFF
@@ -85,8 +87,7 @@ def prepared_cursor():
     # One cursor per connection, kept open: creating one cost as much as a short statement.
     raw = getattr(db, "_preparing_cursor", None)
     if raw is None or raw.closed or raw.connection is not db.connection:
-        raw = db._preparing_cursor = _PreparingCursor(db.connection)
-    raw.in_atomic_block = db.in_atomic_block
+        raw = db._preparing_cursor = _PreparingCursor(db)
     yield db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
 
 

@@ -115,9 +115,7 @@ def track_impression(request, token: str):
     if destination is None:
         return problem_response(Problem(404, "not_found", "Unknown pixel."))
     TOUCHPOINTS.labels("impression").inc()
-    response = HttpResponse(PIXEL, content_type="image/gif")
-    response["Cache-Control"] = "no-store, no-cache, must-revalidate, max-age=0"
-    return response
+    return HttpResponse(PIXEL, content_type="image/gif")  # never_cache: no-store, max-age=0
 
 
 def ingest_key_hash(key: str) -> str:
