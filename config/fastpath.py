@@ -11,21 +11,30 @@ line Django's handler would give it. Everything else goes to Django, and so does
 host not in ALLOWED_HOSTS or one SecurityMiddleware would redirect to HTTPS. Between calls the
 entry keeps its thread's pooled connection; after a call that fails it does what Django's
 handler does at the end of every request (``request_finished``: the connection goes back).
+
+A tracking hit goes further (docs/benchmarks.md item 32): it is answered from its query string
+without a request or a response object. Whether a host is allowed, and the headers the
+middleware adds, are worked out once from the settings (with Django's own request and
+middleware) and remembered.
 """
 
 import time
 from functools import lru_cache
+from http import HTTPStatus
 
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import response_for_exception
-from django.core.handlers.wsgi import WSGIRequest
+from django.core.handlers.wsgi import WSGIRequest, get_bytes_from_wsgi
+from django.core.signals import setting_changed
+from django.http import HttpResponse, QueryDict
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
 
 from config.observability import request_id_for, request_id_var, request_observe
+from promotions import tracking
 
 # URL name -> the methods this entry answers it for. The rest of the POS API (void, batches,
 # Toast, Square) and every other route are answered by Django as usual.
@@ -35,6 +44,10 @@ FAST_ROUTES = {
     "pos-generic-redeem": ("POST",),
     "pos-generic-validate": ("POST",),
 }
+
+# The tracking hits answer from their query string alone and without a response object
+# (promotions.tracking: status, headers, body); a problem comes back as the usual response.
+ANSWERS = {"track-click": tracking.click_answer, "track-impression": tracking.pixel_answer}
 
 
 @lru_cache(maxsize=8192)
@@ -60,35 +73,113 @@ class FastPath:
             SecurityMiddleware(_unused_view),
             XFrameOptionsMiddleware(_unused_view),
         ]
+        # Worked out once from the settings, forgotten when they change (tests): a host's
+        # (allowed, over HTTPS) and, for HTTPS or not, the headers the middleware adds.
+        self._hosts = {}
+        self._added_headers = {}
+        setting_changed.connect(self._settings_changed, weak=False)
+
+    def _settings_changed(self, **kwargs):
+        self._hosts.clear()
+        self._added_headers.clear()
 
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
         match = _fast_match(environ.get("PATH_INFO", ""))
         if match is None or method not in FAST_ROUTES[match.url_name]:
             return self.django_app(environ, start_response)
-        request = WSGIRequest(environ)
-        try:
-            request.get_host()  # ALLOWED_HOSTS, checked as Django would
-        except DisallowedHost:
-            return self.django_app(environ, start_response)
-        if settings.SECURE_SSL_REDIRECT and not request.is_secure():
-            return self.django_app(environ, start_response)  # SecurityMiddleware redirects it
-        request.resolver_match = match
+        allowed, secure = self._host_and_scheme(environ)
+        if not allowed or (settings.SECURE_SSL_REDIRECT and not secure):
+            return self.django_app(environ, start_response)  # refused, or redirected to HTTPS
         request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
         context = request_id_var.set(request_id)
         started = time.perf_counter()
+        request = None
         try:
-            response = match.func(request, *match.args, **match.kwargs)
+            answer = ANSWERS.get(match.url_name)
+            if answer is not None:
+                query = QueryDict(get_bytes_from_wsgi(environ, "QUERY_STRING", ""))
+                response = answer(query, *match.args, **match.kwargs)
+            else:
+                request = _request(environ, match)
+                response = match.func(request, *match.args, **match.kwargs)
         except Exception as exc:
+            request = request or _request(environ, match)
             response = response_for_exception(request, exc)  # what Django answers, and logs
             # As after any Django request: a possibly broken connection goes back to the pool.
             signals.request_finished.send(sender=self.__class__)
         finally:
             request_id_var.reset(context)
-        for middleware in self.response_middleware:
-            response = middleware.process_response(request, response)
-        response["X-Request-ID"] = request_id
-        response.headers.setdefault("Content-Length", str(len(response.content)))
-        request_observe(match.route, method, response.status_code, started)
-        start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
-        return [b"" if method == "HEAD" else response.content]
+        if isinstance(response, HttpResponse):
+            request = request or _request(environ, match)
+            for middleware in self.response_middleware:
+                response = middleware.process_response(request, response)
+            response["X-Request-ID"] = request_id
+            response.headers.setdefault("Content-Length", str(len(response.content)))
+            status, headers, body = response.status_code, list(response.items()), response.content
+            status_line = f"{status} {response.reason_phrase}"
+        else:
+            status, headers, body = response
+            status_line = f"{status} {HTTPStatus(status).phrase}"
+            headers = [
+                *headers,
+                *self._headers_added(environ, secure),
+                ("X-Request-ID", request_id),
+                ("Content-Length", str(len(body))),
+            ]
+        request_observe(match.route, method, status, started)
+        start_response(status_line, headers)
+        return [b"" if method == "HEAD" else body]
+
+    def _host_and_scheme(self, environ) -> tuple[bool, bool]:
+        """Whether Django would accept the request's host (ALLOWED_HOSTS), and whether it came
+        over HTTPS (SECURE_PROXY_SSL_HEADER), as its request would answer them, remembered per
+        combination of what the two read: a hit skips building a request to ask."""
+        proxy_header = settings.SECURE_PROXY_SSL_HEADER
+        key = tuple(map(environ.get, HOST_KEYS)), proxy_header and environ.get(proxy_header[0])
+        known = self._hosts.get(key)
+        if known is None:
+            request = WSGIRequest(dict(environ))  # a copy: the request rewrites PATH_INFO
+            try:
+                request.get_host()
+            except DisallowedHost:
+                known = (False, request.is_secure())
+            else:
+                known = (True, request.is_secure())
+            if len(self._hosts) >= 1024:  # Host headers are the caller's to vary
+                self._hosts.clear()
+            self._hosts[key] = known
+        return known
+
+    def _headers_added(self, environ, secure: bool) -> list[tuple[str, str]]:
+        """The headers the response middleware adds to a response that has none of them: they
+        depend only on the settings and on HTTPS, so a hit's answer gets them without a
+        response object to run the middleware on."""
+        added = self._added_headers.get(secure)
+        if added is None:
+            blank, request = HttpResponse(), WSGIRequest(dict(environ))
+            before = set(blank.headers)
+            for middleware in self.response_middleware:
+                blank = middleware.process_response(request, blank)
+            added = self._added_headers[secure] = [
+                (k, v) for k, v in blank.items() if k not in before
+            ]
+        return added
+
+
+# What Django's ``get_host()`` and ``is_secure()`` read from the environ, besides the
+# SECURE_PROXY_SSL_HEADER the settings name.
+HOST_KEYS = (
+    "HTTP_HOST",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "wsgi.url_scheme",
+)
+
+
+def _request(environ, match) -> WSGIRequest:
+    request = WSGIRequest(environ)
+    request.resolver_match = match
+    return request

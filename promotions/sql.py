@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.postgresql.base import CursorDebugWrapper as PostgresCursorDebugWrapper
+from django.db.backends.utils import CursorWrapper
 from psycopg.pq import PipelineStatus, Trace, TransactionStatus
 
 # The JSON aggregates hand-written statements use: PostgreSQL and SQLite (the demo) name them
@@ -68,27 +70,42 @@ class _PreparingCursor(psycopg.Cursor):
         super()._send_query_prepared(name, pgq, binary=binary)
 
 
-@contextmanager
+class _Kept:
+    """A Django cursor wrapper kept with its connection: leaving ``with`` leaves it open."""
+
+    def __exit__(self, *exc_info):
+        return None
+
+
+class _KeptCursor(_Kept, CursorWrapper):
+    pass
+
+
+class _KeptDebugCursor(_Kept, PostgresCursorDebugWrapper):
+    pass
+
+
 def prepared_cursor():
-    """A cursor whose statements PostgreSQL prepares (a plain one on other databases).
+    """A cursor whose statements PostgreSQL prepares (a plain one on other databases), for
+    ``with``.
 
     It is wrapped like any Django cursor: errors arrive as Django's (``IntegrityError``), a
-    broken transaction is refused, and DEBUG / ``CaptureQueriesContext`` see its queries.
+    broken transaction is refused, and DEBUG / ``CaptureQueriesContext`` see its queries. On
+    PostgreSQL the cursor and its two wrappers (logging queries or not) are made once per
+    connection and kept: making them cost as much as a short statement.
     """
     # The thread's connection, looked up once: each attribute read through Django's
     # ``connection`` proxy looks it up again (a thread-local read), a dozen times per statement.
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor != "postgresql":
-        with db.cursor() as cursor:
-            yield cursor
-        return
+        return db.cursor()
     db.ensure_connection()
     db.validate_thread_sharing()
-    # One cursor per connection, kept open: creating one cost as much as a short statement.
-    raw = getattr(db, "_preparing_cursor", None)
-    if raw is None or raw.closed or raw.connection is not db.connection:
-        raw = db._preparing_cursor = _PreparingCursor(db)
-    yield db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
+    kept = getattr(db, "_preparing_cursors", None)
+    if kept is None or kept[0].cursor.closed or kept[0].cursor.connection is not db.connection:
+        raw = _PreparingCursor(db)
+        kept = db._preparing_cursors = (_KeptCursor(raw, db), _KeptDebugCursor(raw, db))
+    return kept[1] if db.queries_logged else kept[0]
 
 
 @contextmanager

@@ -7,13 +7,16 @@ import base64
 import hashlib
 import secrets
 import uuid
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.db import connection, transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.dateparse import parse_datetime
-from django.views.decorators.cache import never_cache
+from django.utils.encoding import iri_to_uri
+from django.utils.http import http_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import authentication, exceptions
@@ -91,31 +94,77 @@ def _record_touch(token: str, kind: str, customer_ref: str, click_id: str) -> st
     return destination
 
 
-def track_click(request, token: str):
-    click_id = _clean(request.GET.get("click_id"), 64) or uuid.uuid4().hex
+# What a tracking hit answers: status, headers, body. The WSGI entry (config.fastpath) sends it
+# as it is, with the headers Django's middleware would add; the views below make it a response.
+Answer = tuple[int, list[tuple[str, str]], bytes]
+REDIRECT_HEADERS = (("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"))
+CLICKS, IMPRESSIONS = TOUCHPOINTS.labels("click"), TOUCHPOINTS.labels("impression")
+
+
+def click_answer(params, token: str) -> Answer | HttpResponse:
+    """Record a click on a placement's link and send the browser on to its destination, with
+    the click's id added for the landing page (and a claim) to carry back. ``params``: the
+    query string's."""
+    click_id = _clean(params.get("click_id"), 64) or uuid.uuid4().hex
     destination = _record_touch(
-        token, Touchpoint.Kind.CLICK, _clean(request.GET.get("customer_ref"), 128), click_id
+        token, Touchpoint.Kind.CLICK, _clean(params.get("customer_ref"), 128), click_id
     )
     if destination is None:
         return problem_response(Problem(404, "not_found", "Unknown tracking link."))
-    TOUCHPOINTS.labels("click").inc()
-    parts = urlsplit(destination)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "click_id"]
-    query.append(("click_id", click_id))
-    response = HttpResponseRedirect(urlunsplit(parts._replace(query=urlencode(query))))
-    response["Cache-Control"] = "no-store"
-    return response
+    CLICKS.inc()
+    before, after = _destination(destination)
+    location = before + urlencode({"click_id": click_id}) + after
+    return 302, [*REDIRECT_HEADERS, ("Location", location)], b""
 
 
-@never_cache
-def track_impression(request, token: str):
+def pixel_answer(params, token: str) -> Answer | HttpResponse:
+    """Record an impression; the answer is a 1x1 GIF no cache may keep."""
     destination = _record_touch(
-        token, Touchpoint.Kind.IMPRESSION, _clean(request.GET.get("customer_ref"), 128), ""
+        token, Touchpoint.Kind.IMPRESSION, _clean(params.get("customer_ref"), 128), ""
     )
     if destination is None:
         return problem_response(Problem(404, "not_found", "Unknown pixel."))
-    TOUCHPOINTS.labels("impression").inc()
-    return HttpResponse(PIXEL, content_type="image/gif")  # never_cache: no-store, max-age=0
+    IMPRESSIONS.inc()
+    return 200, [*_pixel_headers(), ("Expires", http_date())], PIXEL
+
+
+@lru_cache(maxsize=4096)
+def _destination(url: str) -> tuple[str, str]:
+    """A destination split around the ``click_id`` the redirect adds: what comes before it (the
+    query's other parameters included, encoded), and after it (the fragment). Worked out once
+    per destination; a destination Django would not redirect to is refused the same way."""
+    HttpResponseRedirect(url)  # raises DisallowedRedirect, as the redirect itself would
+    parts = urlsplit(iri_to_uri(url))
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "click_id"]
+    query = urlencode(kept)
+    before = urlunsplit(parts._replace(query="", fragment="")) + (
+        "?" + query + "&" if kept else "?"
+    )
+    return before, ("#" + parts.fragment if parts.fragment else "")
+
+
+@lru_cache(maxsize=1)
+def _pixel_headers() -> tuple[tuple[str, str], ...]:
+    """The pixel's type and the Cache-Control Django's ``never_cache`` gives (its Expires is the
+    time of the answer, added to each)."""
+    response = HttpResponse(content_type="image/gif")
+    add_never_cache_headers(response)
+    return tuple((k, v) for k, v in response.items() if k != "Expires")
+
+
+def _as_response(answer: Answer | HttpResponse) -> HttpResponse:
+    if isinstance(answer, HttpResponse):
+        return answer
+    status, headers, body = answer
+    return HttpResponse(body, status=status, headers=dict(headers))
+
+
+def track_click(request, token: str):
+    return _as_response(click_answer(request.GET, token))
+
+
+def track_impression(request, token: str):
+    return _as_response(pixel_answer(request.GET, token))
 
 
 def ingest_key_hash(key: str) -> str:

@@ -78,6 +78,34 @@ def test_a_click_is_recorded_and_redirected_without_django(placement, django_nev
     assert requests_counted("t/<str:token>", 302) == before + 1
 
 
+def test_a_click_gets_the_headers_django_would_give_it(placement, client_api):
+    fast = call(f"/t/{placement.tracking_token}", "click_id=clk-1", x_request_id="r-1")[1]
+    django = client_api.get(
+        f"/t/{placement.tracking_token}", {"click_id": "clk-1"}, HTTP_X_REQUEST_ID="r-1"
+    )
+
+    assert fast == dict(django.headers)
+
+
+def test_a_destinations_fragment_stays_after_the_click_id(campaign, django_never_called):
+    placement = PlacementFactory(campaign=campaign, destination_url="https://shop.example/a#top")
+
+    status, headers, _ = call(f"/t/{placement.tracking_token}", "click_id=clk-1")
+
+    assert status == 302 and headers["Location"] == "https://shop.example/a?click_id=clk-1#top"
+
+
+def test_a_host_allowed_once_is_refused_after_the_settings_change(placement, settings):
+    settings.ALLOWED_HOSTS = ["promo.example"]
+    allowed = call(f"/t/{placement.tracking_token}", host="promo.example")
+    settings.ALLOWED_HOSTS = ["other.example"]
+
+    with mock.patch.object(application, "django_app", side_effect=django_answers):
+        refused = call(f"/t/{placement.tracking_token}", host="promo.example")
+
+    assert allowed[0] == 302 and refused[2] == b"django"
+
+
 def test_a_pixel_is_an_uncached_gif(placement, django_never_called):
     status, headers, body = call(f"/i/{placement.tracking_token}.gif", "customer_ref=c-1")
 
