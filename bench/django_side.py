@@ -184,13 +184,13 @@ def redeem_profile(warm_code: str, code: str, store_id: str, pos_key: str) -> di
         )
 
     redeem(warm_code, "prof-warm")
-    with round_trips_traced() as waits, CaptureQueriesContext(connection) as queries:
+    with round_trips_traced() as trips, CaptureQueriesContext(connection) as queries:
         response = redeem(code, "prof-1")
     statements = [q["sql"].strip() for q in queries.captured_queries]
     control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
     return {
         "status": response.status_code,
-        "round_trips": len(waits),
+        "round_trips": len(trips),
         "working": len([s for s in statements if not s.startswith(control)]),
     }
 

@@ -101,7 +101,7 @@ def _call(adapter: PosAdapter, request, operation: str, kwargs: dict) -> service
         response = services.StoredResponse(
             rendered.status, orjson.dumps(rendered.body), rendered.content_type, rendered.headers
         )
-        services.idempotent_store(call, fingerprint, response)
+        services.idempotent_store(call, fingerprint, response)  # last: it may commit
         return response
 
 

@@ -108,28 +108,57 @@ def prepared_cursor():
     return kept[1] if db.queries_logged else kept[0]
 
 
+def execute_and_commit(query, params) -> int:
+    """The last statement of the outermost atomic block, sent in one round trip with the
+    transaction's COMMIT (one pipeline: the statement, COMMIT, Sync); its row count.
+
+    Only as the very last thing inside the block: its end then finds the transaction committed
+    and just runs the on_commit hooks. Errors, the COMMIT's own too (deferred constraints),
+    arrive as Django's, and the block rolls back whatever is left. In a block inside another
+    (savepoints: the tests' transactions), in one already bound to roll back, and on SQLite the
+    statement runs alone and the block's end commits as usual.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    with prepared_cursor() as cursor:
+        if db.vendor != "postgresql" or len(db.atomic_blocks) != 1 or db.needs_rollback:
+            cursor.execute(query, params)
+            return cursor.rowcount
+        with db.wrap_database_errors, db.connection.pipeline():
+            cursor.execute(query, params)
+            db.connection.execute(b"COMMIT")
+        return cursor.rowcount
+
+
 @contextmanager
 def round_trips_traced():
     """The round trips to PostgreSQL of the block, read from libpq's trace of this thread's
-    connection: a list, filled when the block ends, of each message the client sent that waits
-    for the server's answer, a Sync (extended protocol) or a Query (simple protocol), with the
-    rest of its trace line (a Query's text). For the tests and the benchmark."""
+    connection: a list, filled when the block ends, with one entry per message the client sent
+    that waits for the server's answer (a Sync, extended protocol, or a simple Query). Each
+    entry lists what travelled in that round trip, as traced: ``Parse`` (a statement's text),
+    ``Bind`` (the statement it runs, by name once prepared) and ``Query`` lines, message name
+    first. For the tests and the benchmark."""
     db = connections[DEFAULT_DB_ALIAS]
     db.ensure_connection()
     pgconn = db.connection.pgconn
-    waits = []
+    trips = []
     with tempfile.TemporaryFile() as trace:
         pgconn.trace(trace.fileno())
         pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
         try:
-            yield waits
+            yield trips
         finally:
             pgconn.untrace()
             trace.seek(0)
+            sent = []
             for line in trace.read().decode().splitlines():
                 sender, _, message, *rest = line.split(maxsplit=3)
-                if sender == "F" and message in ("Sync", "Query"):
-                    waits.append((message, *rest))
+                if sender != "F":
+                    continue
+                if message in ("Parse", "Bind", "Query"):
+                    sent.append(" ".join([message, *rest]))
+                if message in ("Sync", "Query"):
+                    trips.append(sent)
+                    sent = []
 
 
 def converted(fields, values) -> list:

@@ -25,7 +25,14 @@ from promotions import codes
 from promotions.models import Campaign, Code, Offer, Store
 from promotions.problems import Problem
 from promotions.services import offer_check_open
-from promotions.sql import JSON_AGG, JSON_ARRAY, converted, json_list, prepared_cursor
+from promotions.sql import (
+    JSON_AGG,
+    JSON_ARRAY,
+    converted,
+    execute_and_commit,
+    json_list,
+    prepared_cursor,
+)
 from redemptions.canonical import (
     CanonicalRequest,
     Outcome,
@@ -877,24 +884,26 @@ def idempotent_replay(call: PosCall, fingerprint: str) -> StoredResponse | None:
 
 def idempotent_store(call: PosCall, fingerprint: str, response: StoredResponse) -> None:
     """Keep the response for retries under the call's key, in the call's transaction: both
-    commit or neither does. Server errors and rate limits are not kept: a retry runs again."""
+    commit or neither does. Server errors and rate limits are not kept: a retry runs again.
+
+    The call's last statement: on PostgreSQL it goes with the transaction's COMMIT, one round
+    trip for both (``execute_and_commit``); nothing may follow it inside the transaction."""
     if not call.key or response.status >= 500 or response.status == 429:
         return
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            _IDEMPOTENCY_INSERT_SQL,
-            [
-                call.integration.id,
-                call.key,
-                fingerprint,
-                response.status,
-                response.body,
-                response.content_type,
-                timezone.now(),
-            ],
-        )
-        if cursor.rowcount == 0:  # SQLite has no advisory locks: the unique key decides
-            raise _in_flight()
+    stored = execute_and_commit(
+        _IDEMPOTENCY_INSERT_SQL,
+        [
+            call.integration.id,
+            call.key,
+            fingerprint,
+            response.status,
+            response.body,
+            response.content_type,
+            timezone.now(),
+        ],
+    )
+    if stored == 0:  # SQLite has no advisory locks: the unique key decides
+        raise _in_flight()
 
 
 _IDEMPOTENCY_INSERT_SQL = f"""

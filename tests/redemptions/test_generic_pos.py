@@ -502,19 +502,53 @@ def test_a_redeem_is_three_statements(till, offer, store):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_redeem_is_four_round_trips(till, offer, store):
-    """BEGIN travels with the first statement and COMMIT is the fourth round trip: what libpq
-    sends, read from its trace (each Sync or simple Query waits for the server)."""
+def test_a_redeem_is_three_round_trips(till, offer, store):
+    """BEGIN travels with the first statement, and the response's Idempotency-Key row with the
+    COMMIT: what libpq sends, read from its trace (each Sync or simple Query waits for the
+    server)."""
     redeem(till, CodeFactory(offer=offer), store, txn="T-0", key="warm")  # connects, prepares
     code = CodeFactory(offer=offer)
-    with round_trips_traced() as waits:
-        response = redeem(till, code, store, txn="T-1", key="four-round-trips")
-    commit = waits.index(("Query", '"COMMIT"'))  # after it, the attribution task runs eagerly
+    with round_trips_traced() as trips:
+        response = redeem(till, code, store, txn="T-1", key="three-round-trips")
+    # after the COMMIT's round trip, the attribution task runs eagerly
+    commit = next(n for n, sent in enumerate(trips) if 'Parse "" "COMMIT"' in " ".join(sent))
 
     assert response.status_code == 201
-    assert len(waits[: commit + 1]) == 4
-    assert ("Query", '"BEGIN"') not in waits[:commit]
+    assert commit == 2
+    assert trips[0][0].startswith('Parse "" "BEGIN"') and len(trips[0]) == 3  # and its statement
+    assert [sent.split()[0] for sent in trips[2]] == ["Bind", "Parse", "Bind"]  # the key, COMMIT
     assert Redemption.objects.filter(transaction_id="T-1").exists()
+    assert IdempotencyKey.objects.filter(key="three-round-trips").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_that_fails_with_the_key_leaves_nothing_behind(till, code, store):
+    """The Idempotency-Key row travels with the COMMIT: when the COMMIT itself is refused (here
+    a deferred check that fails at commit), the till hears a 500 and nothing of the call stays:
+    no redemption, no stored response, the code still redeemable."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$;
+            CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON redemptions_idempotencykey
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit();
+            """
+        )
+    till.raise_request_exception = False  # answer as the server would
+    try:
+        refused = redeem(till, code, store, key="refused")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DROP TRIGGER refuse_at_commit ON redemptions_idempotencykey;"
+                " DROP FUNCTION refuse_at_commit()"
+            )
+    retried = redeem(till, code, store, key="refused")
+
+    assert_problem(refused, 500, "internal_error")
+    assert retried.status_code == 201 and Redemption.objects.count() == 1
+    assert IdempotencyKey.objects.get().key == "refused"
 
 
 def test_the_redeem_statements_are_prepared_once_per_connection(till, offer, store):
