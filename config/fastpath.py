@@ -49,6 +49,17 @@ FAST_ROUTES = {
 # (promotions.tracking: status, headers, body); a problem comes back as the usual response.
 ANSWERS = {"track-click": tracking.click_answer, "track-impression": tracking.pixel_answer}
 
+# What Django's ``get_host()`` and ``is_secure()`` read from the environ, besides the
+# SECURE_PROXY_SSL_HEADER the settings name.
+HOST_KEYS = (
+    "HTTP_HOST",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "wsgi.url_scheme",
+)
+
 
 @lru_cache(maxsize=8192)
 def _fast_match(path: str):
@@ -165,18 +176,6 @@ class FastPath:
                 (k, v) for k, v in blank.items() if k not in before
             ]
         return added
-
-
-# What Django's ``get_host()`` and ``is_secure()`` read from the environ, besides the
-# SECURE_PROXY_SSL_HEADER the settings name.
-HOST_KEYS = (
-    "HTTP_HOST",
-    "HTTP_X_FORWARDED_HOST",
-    "HTTP_X_FORWARDED_PORT",
-    "SERVER_NAME",
-    "SERVER_PORT",
-    "wsgi.url_scheme",
-)
 
 
 def _request(environ, match) -> WSGIRequest:
