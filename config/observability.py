@@ -8,8 +8,8 @@ request publishes, so one redemption can be followed from the web log into the w
 import contextvars
 import logging
 import re
-import secrets
 import time
+import uuid
 from functools import lru_cache
 
 from django.conf import settings
@@ -84,20 +84,19 @@ class ContextFilter(logging.Filter):
 
 def request_id_for(given: str) -> str:
     """The caller's ``X-Request-ID`` when it is sane, else a fresh one."""
-    return given if _SANE_ID.match(given) else secrets.token_hex(16)
-
-
-def request_observe(route: str, method: str, status: int, started: float) -> None:
-    count, observe = _request_metrics(route, method, status)
-    count()
-    observe(time.perf_counter() - started)
+    return given if _SANE_ID.match(given) else uuid.uuid4().hex
 
 
 @lru_cache(maxsize=1024)
-def _request_metrics(route: str, method: str, status: int):
-    """A route's request counter and latency histogram: looking a metric's labels up takes a
-    lock and a validation, about as long as counting."""
-    return REQUESTS.labels(route, method, str(status)).inc, REQUEST_SECONDS.labels(route).observe
+def _request_metrics(route: str, method: str, status: int) -> tuple:
+    # prometheus_client looks a labelled child up under a lock on every ``labels()`` call
+    return REQUESTS.labels(route, method, str(status)), REQUEST_SECONDS.labels(route)
+
+
+def request_observe(route: str, method: str, status: int, started: float) -> None:
+    requests, seconds = _request_metrics(route, method, status)
+    requests.inc()
+    seconds.observe(time.perf_counter() - started)
 
 
 class RequestIdMiddleware:

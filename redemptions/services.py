@@ -632,7 +632,7 @@ def _redeem(ctx: _Context, request: RedeemRequest, now) -> Outcome:
     return replace(outcome, redemption_id=redemption_id)
 
 
-def redemption_void(integration: PosIntegration, request: VoidRequest, found=None) -> Outcome:
+def redemption_void(integration: PosIntegration, request: VoidRequest) -> Outcome:
     """Void a redemption once, within the void window; its code becomes redeemable again."""
     from promotions.enqueue import publish_on_commit
     from redemptions.tasks import unattribute_redemption
@@ -700,10 +700,10 @@ HANDLERS: dict[type, Callable[..., Outcome]] = {
 
 def pos_request_handle(call: "PosCall", request: CanonicalRequest) -> Outcome:
     """One request of an authenticated call, with the look-up its authentication made for it."""
-    found = call.found
-    if found is not None and found.request is not request:
-        found = None
-    return HANDLERS[type(request)](call.integration, request, found)
+    handler = HANDLERS[type(request)]
+    if call.found is not None and call.found.request is request:  # a validate or a redeem
+        return handler(call.integration, request, call.found)
+    return handler(call.integration, request)
 
 
 # --- Idempotency -------------------------------------------------------------------------------

@@ -544,10 +544,13 @@ def test_a_commit_that_fails_with_the_key_leaves_nothing_behind(till, code, stor
                 "DROP TRIGGER refuse_at_commit ON redemptions_idempotencykey;"
                 " DROP FUNCTION refuse_at_commit()"
             )
+    left = (Redemption.objects.count(), IdempotencyKey.objects.count())
     retried = redeem(till, code, store, key="refused")
 
     assert_problem(refused, 500, "internal_error")
-    assert retried.status_code == 201 and Redemption.objects.count() == 1
+    assert left == (0, 0)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+    assert Redemption.objects.count() == 1
     assert IdempotencyKey.objects.get().key == "refused"
 
 
