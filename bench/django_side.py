@@ -20,9 +20,9 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from core.sql import round_trips_traced  # noqa: E402
 from promotions import codes  # noqa: E402
 from promotions.models import Brand, Campaign, Code, CodeJob, Offer, Placement, Store  # noqa: E402
-from promotions.sql import round_trips_traced  # noqa: E402
 
 
 def seed(code_count: int) -> dict:
@@ -110,7 +110,7 @@ def bulk(count: int) -> dict:
 
 def attribution_backlog(count: int) -> dict:
     """``count`` unattributed redemptions, each with two touches, then the sweep drains them."""
-    from redemptions.credit import attribution_sweep
+    from redemptions.attribution.credit import attribution_sweep
     from redemptions.models import Redemption
 
     seeded = seed(0)

@@ -31,7 +31,7 @@ def _fresh_database_pool(**kwargs):
 
 @before_task_publish.connect
 def _carry_request_id(headers=None, **kwargs):
-    from config.observability import request_id_var
+    from core.observability import request_id_var
 
     if headers is not None and request_id_var.get():
         headers["request_id"] = request_id_var.get()
@@ -42,7 +42,7 @@ _task_tokens: dict = {}
 
 @task_prerun.connect
 def _adopt_request_id(task_id=None, task=None, **kwargs):
-    from config.observability import request_id_var
+    from core.observability import request_id_var
 
     request_id = getattr(task.request, "request_id", None) or (task.request.headers or {}).get(
         "request_id", ""
@@ -52,7 +52,7 @@ def _adopt_request_id(task_id=None, task=None, **kwargs):
 
 @task_postrun.connect
 def _drop_request_id(task_id=None, **kwargs):
-    from config.observability import request_id_var
+    from core.observability import request_id_var
 
     token = _task_tokens.pop(task_id, None)
     if token is not None:
@@ -61,7 +61,7 @@ def _drop_request_id(task_id=None, **kwargs):
 
 def _count(outcome):
     def handler(sender=None, **kwargs):
-        from config.observability import TASKS
+        from core.observability import TASKS
 
         TASKS.labels(getattr(sender, "name", str(sender)), outcome).inc()
 

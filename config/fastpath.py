@@ -5,7 +5,7 @@ A click or an impression is one prepared INSERT, and ad traffic arrives in burst
 redeem or validate is a handful of prepared statements with a cashier waiting. Django's
 middleware stack costs a large share of either (docs/benchmarks.md). So for the routes in
 ``FAST_ROUTES`` this entry calls the view the URL conf maps, and adds what the middleware would
-have: the request id and request metrics (``config.observability``), and the headers of Django's
+have: the request id and request metrics (``core.observability``), and the headers of Django's
 own SecurityMiddleware and XFrameOptionsMiddleware; an exception gets the response and the log
 line Django's handler would give it. Everything else goes to Django, and so does a call for a
 host not in ALLOWED_HOSTS or one SecurityMiddleware would redirect to HTTPS. Between calls the
@@ -33,8 +33,8 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
 
-from config.observability import request_id_for, request_id_var, request_observe
-from promotions import tracking
+from core.observability import request_id_for, request_id_var, request_observe
+from promotions.tracking import views as tracking
 
 # URL name -> the methods this entry answers it for. The rest of the POS API (void, batches,
 # Toast, Square) and every other route are answered by Django as usual.
@@ -46,7 +46,7 @@ FAST_ROUTES = {
 }
 
 # The tracking hits answer from their query string alone and without a response object
-# (promotions.tracking: status, headers, body); a problem comes back as the usual response.
+# (promotions.tracking.views: status, headers, body); a problem comes back as the usual response.
 ANSWERS = {"track-click": tracking.click_answer, "track-impression": tracking.pixel_answer}
 
 # What Django's ``get_host()`` and ``is_secure()`` read from the environ, besides the

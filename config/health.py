@@ -7,8 +7,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from config.observability import QUEUE_DEPTH, metrics_allowed
-from promotions.problems import Problem, problem_response
+from core.observability import QUEUE_DEPTH, metrics_allowed
+from core.problems import Problem, problem_response
 
 
 def live(request):

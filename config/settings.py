@@ -44,10 +44,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "promotions",
     "redemptions",
+    "pos_adapters",
 ]
 
 MIDDLEWARE = [
-    "config.observability.RequestIdMiddleware",
+    "core.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -142,7 +143,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "promotions.problems.exception_handler",
+    "EXCEPTION_HANDLER": "core.problems.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
@@ -212,7 +213,7 @@ ATTRIBUTION_HALF_LIFE = timedelta(days=env.float("ATTRIBUTION_HALF_LIFE_DAYS", d
 ATTRIBUTION_SWEEP_MIN_AGE = timedelta(
     seconds=env.float("ATTRIBUTION_SWEEP_MIN_AGE_SECONDS", default=20)
 )
-# One attribution run per burst of redemptions (promotions.enqueue.publish_coalesced_on_commit);
+# One attribution run per burst of redemptions (core.publish.publish_coalesced_on_commit);
 # 0 publishes one task per redemption. The report's roll-ups refresh every 10 s, so a second here
 # is not seen there, and at 500 redemptions a second it halved the worker's CPU per redemption
 # (docs/benchmarks.md).
@@ -229,7 +230,7 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.observability.ContextFilter"}},
+    "filters": {"context": {"()": "core.observability.ContextFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

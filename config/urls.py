@@ -16,6 +16,6 @@ urlpatterns = [
     path("", include("pos_adapters.urls")),
 ]
 
-handler400 = "promotions.problems.handler400"
-handler404 = "promotions.problems.handler404"
-handler500 = "promotions.problems.handler500"
+handler400 = "core.problems.handler400"
+handler404 = "core.problems.handler404"
+handler500 = "core.problems.handler500"

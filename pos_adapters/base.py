@@ -1,8 +1,9 @@
 """The contract every POS adapter implements. Adapters translate only: no database, no rules.
 
-A request flows: ``presented`` (what credentials it carries) -> the view finds the integration
--> ``verify`` (signature, when the vendor signs) -> ``parse`` into canonical requests -> the
-redemption service decides -> ``render`` the outcomes in the vendor's own format.
+A request flows: ``presented`` (what credentials it carries) -> the redemption service finds the
+integration -> ``verify`` (signature, when the vendor signs) -> ``parse`` into canonical
+requests -> the service decides -> ``render`` the outcomes in the vendor's own format. The order
+is the service's (``redemptions.services.pos_call.pos_call_run``), the same for every vendor.
 """
 
 import json
@@ -11,8 +12,18 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.dateparse import parse_datetime
 
-from promotions.problems import Problem
+from core.problems import Problem
 from redemptions.canonical import CanonicalRequest, Outcome
+
+
+@dataclass(frozen=True)
+class Route:
+    """One URL of a vendor's protocol: the request path (``django.urls.path`` syntax, keyword
+    arguments passed to ``parse``), the operation it performs and the URL's name."""
+
+    path: str
+    operation: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -37,7 +48,12 @@ ParsedItem = CanonicalRequest | Problem
 
 
 class PosAdapter:
+    """A vendor's protocol. Subclass it in a module of ``pos_adapters/vendors/``: the registry,
+    the URL conf and the names a POS integration may use are derived from ``name`` and
+    ``routes``; nothing else needs to change to add a vendor."""
+
     name = ""
+    routes: tuple[Route, ...] = ()
 
     def presented(self, request) -> Presented:
         """Credentials in the request. Default: ``Authorization: Bearer <POS API key>``."""

@@ -1,20 +1,17 @@
 """The marketers' management API: brand-scoped CRUD, bulk codes, jobs, code export."""
 
-import csv
-import io
-
 from django.conf import settings
 from django.db import transaction
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.exports import csv_response
+from core.problems import Problem
 from promotions import codes, services
 from promotions.models import Campaign, Code, CodeJob, Offer, Placement, Store
-from promotions.problems import Problem
 from promotions.selectors import brand_ids_for
 from promotions.serializers import (
     CampaignSerializer,
@@ -80,7 +77,7 @@ ATTRIBUTION_SETTINGS = ("attribution_model", "click_window_days", "view_window_h
 
 def campaign_attribution_changed(campaign: Campaign, before: tuple) -> None:
     """A new model or window changes every credit of the campaign: recompute them, after commit."""
-    from promotions.enqueue import publish_on_commit
+    from core.publish import publish_on_commit
 
     if tuple(getattr(campaign, f) for f in ATTRIBUTION_SETTINGS) != before:
         publish_on_commit("redemptions.tasks.campaign_reattribute", campaign.id)
@@ -133,30 +130,22 @@ class OfferViewSet(BrandScopedViewSet):
     @action(detail=True, methods=["get"], url_path="codes.csv")
     def codes_csv(self, request, pk=None):
         offer = self.get_object()
-        return StreamingHttpResponse(
-            codes_csv_rows(offer),
-            content_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="offer-{offer.id}-codes.csv"'},
-        )
+        return csv_response(codes_csv_rows(offer), f"offer-{offer.id}-codes.csv", stream=True)
 
 
 def codes_csv_rows(offer: Offer):
-    """CSV lines of every code of ``offer``, read through a server-side cursor in chunks."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "code",
-            "display_code",
-            "kind",
-            "status",
-            "placement_id",
-            "customer_ref",
-            "issued_at",
-            "expires_at",
-            "redeemed_at",
-        ]
-    )
+    """The rows of the codes CSV of ``offer``, read through a server-side cursor in chunks."""
+    yield [
+        "code",
+        "display_code",
+        "kind",
+        "status",
+        "placement_id",
+        "customer_ref",
+        "issued_at",
+        "expires_at",
+        "redeemed_at",
+    ]
     prefix_length = len(offer.code_prefix)
     rows = (
         Code.objects.filter(offer=offer)
@@ -173,27 +162,18 @@ def codes_csv_rows(offer: Offer):
         )
         .iterator(chunk_size=settings.CODE_EXPORT_CHUNK)
     )
-    for count, (code, kind, status, placement_id, ref, issued, expires, redeemed) in enumerate(
-        rows, 1
-    ):
-        writer.writerow(
-            [
-                code,
-                codes.display(code, prefix_length),
-                kind,
-                status,
-                placement_id or "",
-                ref,
-                issued.isoformat(),
-                expires.isoformat() if expires else "",
-                redeemed.isoformat() if redeemed else "",
-            ]
-        )
-        if count % 1000 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    for code, kind, status, placement_id, ref, issued, expires, redeemed in rows:
+        yield [
+            code,
+            codes.display(code, prefix_length),
+            kind,
+            status,
+            placement_id or "",
+            ref,
+            issued.isoformat(),
+            expires.isoformat() if expires else "",
+            redeemed.isoformat() if redeemed else "",
+        ]
 
 
 class CodeJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

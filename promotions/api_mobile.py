@@ -7,11 +7,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.observability import CLAIMS
+from core.errors import DomainError
+from core.observability import CLAIMS
+from core.problems import Problem
 from promotions import barcodes, codes, services
 from promotions.auth import AppKeyAuthentication, IsApp
 from promotions.models import Code
-from promotions.problems import Problem
 from promotions.selectors import customer_wallet, offers_near
 from promotions.serializers import ClaimSerializer, code_public, offer_public
 
@@ -74,7 +75,7 @@ class ClaimView(AppView):
                 customer_ref=payload.validated_data["customer_ref"],
                 click_id=payload.validated_data["click_id"],
             )
-        except Problem as problem:
+        except DomainError as problem:
             CLAIMS.labels(problem.code).inc()
             raise
         CLAIMS.labels("issued" if result.created else "returned_active").inc()

@@ -2,8 +2,8 @@
 
 from rest_framework import authentication, exceptions, permissions
 
+from core.sql import prepared_cursor
 from promotions.models import Brand
-from promotions.sql import prepared_cursor
 
 _BRAND_FOR_APP_KEY_SQL = f"SELECT id FROM {Brand._meta.db_table} WHERE app_key = %s"
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from promotions.models import Brand, Campaign, Membership, Offer, Placement, Store
-from promotions.tracking import ingest_key_hash
+from promotions.tracking.services import ingest_key_hash
 
 DEMO_USERNAME = "marketer"
 

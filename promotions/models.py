@@ -20,6 +20,7 @@ def _app_key() -> str:
 class Brand(models.Model):
     """The tenant: every other row belongs to exactly one brand."""
 
+    brand_path = ""  # the lookup to the brand that owns a row (scopes admin and APIs)
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
     currency = models.CharField(max_length=3, default="USD")
@@ -44,6 +45,7 @@ class Membership(models.Model):
         ADMIN = "admin", "Admin (edits)"
         ANALYST = "analyst", "Analyst (reads)"
 
+    brand_path = "brand"
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
@@ -60,6 +62,7 @@ class Membership(models.Model):
 
 
 class Store(models.Model):
+    brand_path = "brand"
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="stores")
     name = models.CharField(max_length=200)
     external_id = models.CharField(max_length=64, help_text="The POS system's own store number.")
@@ -97,6 +100,7 @@ class AttributionModel(models.TextChoices):
 
 
 class Campaign(models.Model):
+    brand_path = "brand"
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=200)
     starts_at = models.DateTimeField()
@@ -132,6 +136,7 @@ class Campaign(models.Model):
 class Placement(models.Model):
     """One ad buy inside a campaign; its token goes into tracking links and pixels."""
 
+    brand_path = "campaign__brand"
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="placements")
     media_partner = models.CharField(max_length=120)
     name = models.CharField(max_length=200)
@@ -176,6 +181,7 @@ class Offer(models.Model):
         QR = "qr", "QR code"
         CODE128 = "code128", "Code 128"
 
+    brand_path = "campaign__brand"
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="offers")
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -263,6 +269,7 @@ class Code(models.Model):
         VOIDED = "voided", "Voided"
         EXPIRED = "expired", "Expired"
 
+    brand_path = "offer__campaign__brand"
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="codes")
     code = models.CharField(max_length=codes.MAX_CODE_LENGTH, unique=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.UNIQUE)
@@ -304,6 +311,7 @@ class Code(models.Model):
 class CustomerClaim(models.Model):
     """Per-customer claim counter; its row lock serialises one customer's claims of one offer."""
 
+    brand_path = "offer__campaign__brand"
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="customer_claims")
     customer_ref = models.CharField(max_length=128)
     claims = models.PositiveIntegerField(default=0)
@@ -326,6 +334,7 @@ class CodeJob(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    brand_path = "brand"
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="code_jobs")
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="code_jobs")
     placement = models.ForeignKey(Placement, null=True, blank=True, on_delete=models.SET_NULL)
@@ -359,6 +368,7 @@ class Touchpoint(models.Model):
         CLICK = "click", "Click"
         CLAIM = "claim", "Claim"
 
+    brand_path = "brand"
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="+")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="touchpoints")
     placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="touchpoints")

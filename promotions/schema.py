@@ -17,7 +17,7 @@ class AppKeyScheme(OpenApiAuthenticationExtension):
 
 
 class IngestKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "promotions.tracking.IngestKeyAuthentication"
+    target_class = "promotions.tracking.auth.IngestKeyAuthentication"
     name = "IngestKey"
 
     def get_security_definition(self, auto_schema):

@@ -10,6 +10,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.errors import DomainError
+from core.sql import JSON_AGG, converted, json_list, prepared_cursor
 from promotions import codes
 from promotions.models import (
     Campaign,
@@ -21,8 +23,6 @@ from promotions.models import (
     Store,
     Touchpoint,
 )
-from promotions.problems import Problem
-from promotions.sql import JSON_AGG, converted, json_list, prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +30,14 @@ logger = logging.getLogger(__name__)
 def offer_check_open(offer: Offer, now) -> None:
     """Raise the decline that stops ``offer`` from issuing or redeeming codes right now."""
     if offer.status != Offer.Status.LIVE:
-        raise Problem(422, "offer_inactive", f"The offer is {offer.status}.")
+        raise DomainError("offer_inactive", f"The offer is {offer.status}.")
     campaign = offer.campaign
     if now < offer.valid_from or now < campaign.starts_at:
-        raise Problem(422, "not_started", "The offer has not started yet.")
+        raise DomainError("not_started", "The offer has not started yet.")
     if (offer.valid_until and now >= offer.valid_until) or (
         campaign.ends_at and now >= campaign.ends_at
     ):
-        raise Problem(422, "expired", "The offer has ended.")
+        raise DomainError("expired", "The offer has ended.")
 
 
 @dataclass(frozen=True)
@@ -128,10 +128,10 @@ def code_claim(
             code.offer = offer
             return ClaimResult(code, created=False, store_ids=store_ids)
         if offer.per_customer_cap is not None and claims >= offer.per_customer_cap:
-            raise Problem(422, "customer_cap_reached", "This customer has used up the offer.")
+            raise DomainError("customer_cap_reached", "This customer has used up the offer.")
         cursor.execute(_OFFER_RESERVE_SQL, [offer.id])
         if cursor.rowcount != 1:
-            raise Problem(422, "cap_reached", "The offer has no codes left.")
+            raise DomainError("cap_reached", "The offer has no codes left.")
         expires_at = offer.valid_until
         if offer.code_ttl_hours:
             ttl_end = now + timedelta(hours=offer.code_ttl_hours)
@@ -170,7 +170,7 @@ def _claim_offer(cursor, offer_id: int, brand_id: int) -> tuple[Offer, list[int]
     cursor.execute(_CLAIM_OFFER_SQL[connection.vendor], [offer_id, brand_id])
     row = cursor.fetchone()
     if row is None:
-        raise Problem(404, "not_found", "No such offer.")
+        raise DomainError("not_found", "No such offer.")
     *values, store_ids = row
     *values, starts_at, ends_at = converted(_CLAIM_OFFER_FIELDS, values)
     offer = Offer.from_db(
@@ -206,7 +206,7 @@ def _code_issue(cursor, code: Code) -> int:
         if inserted is not None:
             return inserted[0]
         logger.warning("code collision on offer %s; drawing again", offer.id)
-    raise Problem(503, "code_space_exhausted", "Could not draw a fresh code; try again.")
+    raise DomainError("code_space_exhausted", "Could not draw a fresh code; try again.")
 
 
 def _click_stitch(brand_id: int, campaign_id: int, click_id: str, customer_ref: str) -> int | None:
@@ -237,13 +237,13 @@ def _click_stitch(brand_id: int, campaign_id: int, click_id: str, customer_ref: 
 
 def code_job_create(*, offer: Offer, count: int, placement: Placement | None) -> CodeJob:
     """Reserve ``count`` codes of the offer's cap and queue the job that writes them."""
-    from promotions.enqueue import publish_on_commit
+    from core.publish import publish_on_commit
     from promotions.tasks import code_job_run_task
 
     if count < 1 or count > settings.BULK_CODE_MAX:
-        raise Problem(400, "validation_error", f"count must be 1..{settings.BULK_CODE_MAX}.")
+        raise DomainError("validation_error", f"count must be 1..{settings.BULK_CODE_MAX}.")
     if placement is not None and placement.campaign_id != offer.campaign_id:
-        raise Problem(400, "validation_error", "The placement belongs to another campaign.")
+        raise DomainError("validation_error", "The placement belongs to another campaign.")
     with transaction.atomic():
         reserved = (
             Offer.objects.filter(id=offer.id)
@@ -251,7 +251,7 @@ def code_job_create(*, offer: Offer, count: int, placement: Placement | None) ->
             .update(issued_count=F("issued_count") + count)
         )
         if not reserved:
-            raise Problem(422, "cap_reached", "Not enough capacity left under the offer's cap.")
+            raise DomainError("cap_reached", "Not enough capacity left under the offer's cap.")
         job = CodeJob.objects.create(
             brand_id=offer.campaign.brand_id, offer=offer, placement=placement, requested=count
         )

@@ -16,7 +16,7 @@ def code_job_run_task(job_id: int) -> None:
 @shared_task
 def code_jobs_resume() -> int:
     """Re-queue jobs whose message was lost (broker down at publish, worker killed)."""
-    from promotions.enqueue import publish
+    from core.publish import publish
 
     stale = timezone.now() - timedelta(minutes=5)
     job_ids = list(

@@ -1,7 +1,8 @@
 from django.urls import include, path, re_path
 from rest_framework.routers import SimpleRouter
 
-from promotions import api_manage, api_mobile, tracking
+from promotions import api_manage, api_mobile
+from promotions.tracking import views as tracking
 
 
 class OptionalSlashRouter(SimpleRouter):

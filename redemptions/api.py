@@ -1,11 +1,7 @@
 """Marketers' API for the redemption side: POS integrations and campaign reports."""
 
-import csv
-import io
-
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,17 +10,17 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.exports import csv_response
+from core.problems import Problem
 from promotions.api_manage import BrandScopedViewSet
 from promotions.models import Campaign, Store
-from promotions.problems import Problem
 from promotions.selectors import brand_ids_for
 from promotions.serializers import BrandOwnedSerializer, BrandScopedRelated
-from redemptions import rollups, services
-from redemptions.models import ADAPTER_NAMES, PosIntegration
+from redemptions import reports, rollups, services
+from redemptions.models import PosIntegration
 
 
 class PosIntegrationSerializer(BrandOwnedSerializer):
-    adapter = serializers.ChoiceField(choices=ADAPTER_NAMES)
     stores = BrandScopedRelated("brand", queryset=Store.objects.all(), many=True, required=False)
     key_prefixes = serializers.SerializerMethodField()
 
@@ -102,7 +98,7 @@ class PosIntegrationViewSet(BrandScopedViewSet):
 class CampaignReportView(APIView):
     @extend_schema(
         operation_id="campaign_report",
-        parameters=[OpenApiParameter("group_by", str, enum=list(rollups.GROUPS))],
+        parameters=[OpenApiParameter("group_by", str, enum=list(reports.GROUPS))],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request, pk: int, fmt: str = "json"):
@@ -112,29 +108,23 @@ class CampaignReportView(APIView):
             brand_id__in=brand_ids_for(request.user),
         )
         group_by = request.query_params.get("group_by", "placement")
-        if group_by not in rollups.GROUPS:
+        if group_by not in reports.GROUPS:
             raise Problem(
-                400, "validation_error", f"group_by must be one of {sorted(rollups.GROUPS)}."
+                400, "validation_error", f"group_by must be one of {sorted(reports.GROUPS)}."
             )
         if settings.CELERY_TASK_ALWAYS_EAGER:
             # In-process mode (the zero-configuration demo) has no beat to refresh roll-ups.
             rollups.rollups_refresh()
-        report = rollups.campaign_report(campaign, group_by)
+        report = reports.campaign_report(campaign, group_by)
         if fmt != "csv":
             return Response(report)
-        buffer = io.StringIO()
-        csv.writer(buffer).writerows(rollups.report_csv_rows(report))
-        return HttpResponse(
-            buffer.getvalue(),
-            content_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="campaign-{pk}-{group_by}.csv"'},
-        )
+        return csv_response(reports.report_csv_rows(report), f"campaign-{pk}-{group_by}.csv")
 
 
 class CampaignReportCsvView(CampaignReportView):
     @extend_schema(
         operation_id="campaign_report_csv",
-        parameters=[OpenApiParameter("group_by", str, enum=list(rollups.GROUPS))],
+        parameters=[OpenApiParameter("group_by", str, enum=list(reports.GROUPS))],
         responses={(200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request, pk: int, fmt: str = "csv"):

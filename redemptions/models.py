@@ -12,16 +12,26 @@ def key_hash(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
-# The adapters pos_adapters.registry provides (a test keeps the two lists equal).
-ADAPTER_NAMES = ("generic", "toast", "square")
+# The adapters an integration may name: pos_adapters registers every vendor module it has when
+# the apps load (pos_adapters.apps), so that a new vendor needs no change here and no migration.
+ADAPTER_NAMES: list[str] = []
+
+
+def adapter_names_register(names) -> None:
+    ADAPTER_NAMES[:] = sorted(set(ADAPTER_NAMES) | set(names))
+
+
+def adapter_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in ADAPTER_NAMES]
 
 
 class PosIntegration(models.Model):
     """One POS system of a brand (a Toast restaurant group, a Square merchant, a custom till)."""
 
+    brand_path = "brand"
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="pos_integrations")
     name = models.CharField(max_length=200)
-    adapter = models.CharField(max_length=30, choices=[(n, n) for n in ADAPTER_NAMES])
+    adapter = models.CharField(max_length=30, choices=adapter_choices)
     stores = models.ManyToManyField(
         Store, blank=True, related_name="pos_integrations", help_text="Empty = every store."
     )
@@ -46,6 +56,7 @@ class PosIntegration(models.Model):
 class PosCredential(models.Model):
     """An API key (stored hashed) and its signing secret. Two may be live during rotation."""
 
+    brand_path = "integration__brand"
     integration = models.ForeignKey(
         PosIntegration, on_delete=models.CASCADE, related_name="credentials"
     )
@@ -76,6 +87,7 @@ class Redemption(models.Model):
         REDEEMED = "redeemed", "Redeemed"
         VOIDED = "voided", "Voided"
 
+    brand_path = "brand"
     code = models.ForeignKey(Code, on_delete=models.PROTECT, related_name="redemptions")
     unique_code = models.BooleanField(help_text="Copied from the code: one live redemption max.")
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="redemptions")
@@ -154,6 +166,7 @@ class RedemptionAttempt(models.Model):
         REDEEM = "redeem", "Redeem"
         VOID = "void", "Void"
 
+    brand_path = "brand"
     integration = models.ForeignKey(
         PosIntegration, on_delete=models.CASCADE, related_name="attempts"
     )
@@ -248,6 +261,7 @@ class Attribution(models.Model):
 class DailyRollup(models.Model):
     """Campaign x placement x store x day totals; recomputed from raw rows, so idempotent."""
 
+    brand_path = "campaign__brand"
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="rollups")
     placement = models.ForeignKey(
         Placement, null=True, blank=True, on_delete=models.CASCADE, related_name="+"

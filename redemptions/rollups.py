@@ -1,4 +1,4 @@
-"""Daily roll-ups (campaign x placement x store x day) and the campaign report built on them.
+"""Daily roll-ups (campaign x placement x store x day), which the reports (``reports``) read.
 
 A refresh recomputes whole (campaign, day) slices from raw rows and replaces them, so running
 it twice changes nothing; it only visits slices that changed (new touchpoints past a
@@ -13,8 +13,8 @@ from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from promotions.models import Campaign, Placement, Touchpoint
-from promotions.sql import converted
+from core.sql import converted
+from promotions.models import Touchpoint
 from redemptions.models import (
     Attribution,
     DailyRollup,
@@ -130,84 +130,3 @@ def _slice_rebuild(campaign_id: int, day) -> None:
         )
         for (placement_id, store_id), cell in cells.items()
     )
-
-
-# --- Reports ------------------------------------------------------------------------------------
-
-GROUPS = {"placement": "placement_id", "store": "store_id", "day": "day"}
-COUNTS = ("impressions", "clicks", "claims", "voids")
-
-
-def _metrics(sums: dict, spend: Decimal | None) -> dict:
-    redemptions = sums.get("redemptions") or Decimal(0)
-    revenue = (sums.get("revenue") or Decimal(0)).quantize(MONEY)
-    body = {name: int(sums.get(name) or 0) for name in COUNTS}
-    body.update(
-        redemptions=float(round(redemptions, 6)),
-        revenue=str(revenue),
-        discount=str((sums.get("discount") or Decimal(0)).quantize(MONEY)),
-        spend=None if spend is None else str(spend.quantize(MONEY)),
-        cost_per_redemption=(
-            str((spend / redemptions).quantize(MONEY))
-            if spend is not None and redemptions
-            else None
-        ),
-        roas=float(round(revenue / spend, 4)) if spend else None,
-    )
-    return body
-
-
-def campaign_report(campaign: Campaign, group_by: str) -> dict:
-    """The report DESIGN.md describes: totals and rows grouped by placement, store or day."""
-    key = GROUPS[group_by]
-    fields = ("impressions", "clicks", "claims", "redemptions", "voids", "revenue", "discount")
-    rollups = DailyRollup.objects.filter(campaign=campaign)
-    totals = rollups.aggregate(**{name: Sum(name) for name in fields})
-    spend_by_placement = dict(
-        Placement.objects.filter(campaign=campaign).values_list("id", "spend")
-    )
-    grouped = {
-        row[key]: row
-        for row in rollups.values(key)
-        .annotate(**{name: Sum(name) for name in fields})
-        .order_by(key)
-    }
-    if group_by == "placement":
-        for placement_id in spend_by_placement:
-            grouped.setdefault(placement_id, {key: placement_id})
-    rows = []
-    for value in sorted(grouped, key=lambda v: (v is None, v)):
-        if group_by == "store" and value is None:
-            continue  # impressions and clicks happen before any store
-        spend = spend_by_placement.get(value) if group_by == "placement" and value else None
-        label = value.isoformat() if group_by == "day" else value
-        rows.append({group_by: label, **_metrics(grouped[value], spend)})
-    return {
-        "campaign": campaign.id,
-        "group_by": group_by,
-        "currency": campaign.brand.currency,
-        "totals": _metrics(totals, sum(spend_by_placement.values(), Decimal(0))),
-        "rows": rows,
-    }
-
-
-REPORT_COLUMNS = (
-    "impressions",
-    "clicks",
-    "claims",
-    "redemptions",
-    "voids",
-    "revenue",
-    "discount",
-    "spend",
-    "cost_per_redemption",
-    "roas",
-)
-
-
-def report_csv_rows(report: dict):
-    key = report["group_by"]
-    yield [key, *REPORT_COLUMNS]
-    for row in report["rows"]:
-        yield [row[key] if row[key] is not None else "organic", *(row[c] for c in REPORT_COLUMNS)]
-    yield ["total", *(report["totals"][c] for c in REPORT_COLUMNS)]

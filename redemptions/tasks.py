@@ -3,8 +3,9 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from promotions.enqueue import publish
-from redemptions import credit, rollups, services
+from core.publish import publish
+from redemptions import rollups, services
+from redemptions.attribution import credit
 
 TRANSIENT = (OperationalError, InterfaceError)
 # Longest countdown: 2**5 = 32 s backoff, far below the broker's visibility timeout (1 h).

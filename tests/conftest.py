@@ -10,7 +10,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
-from promotions.enqueue import forget_pending
+from core.publish import forget_pending
 from tests.factories import BrandFactory, CampaignFactory, OfferFactory, StoreFactory, marketer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from config.wsgi import application
 from promotions.models import Touchpoint
-from promotions.tracking import PIXEL
+from promotions.tracking.views import PIXEL
 from redemptions.models import Redemption
 from tests.factories import CodeFactory, PlacementFactory
 from tests.promotions.test_tracking import assert_one_touch
@@ -122,7 +122,7 @@ def test_an_unknown_token_is_a_404_problem(django_never_called):
 
 
 def test_a_database_failure_is_a_500_problem_not_a_crash(placement, django_never_called):
-    with mock.patch("promotions.tracking._record_touch", side_effect=DatabaseError("down")):
+    with mock.patch("promotions.tracking.services.touch_record", side_effect=DatabaseError("down")):
         status, headers, body = call(f"/t/{placement.tracking_token}")
 
     assert status == 500 and headers["Content-Type"] == "application/problem+json"

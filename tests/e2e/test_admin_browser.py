@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from promotions.models import Code, Membership, Placement
-from redemptions import rollups
+from redemptions import reports
 from redemptions.models import Redemption
 from tests.factories import BrandFactory, CampaignFactory, StoreFactory, pos_integration
 
@@ -103,7 +103,7 @@ def test_a_marketer_sets_up_a_campaign_and_reads_its_dashboard(live_server):
 
     shown = browser("dashboard", **login, CAMPAIGN_ID=str(built["campaign_id"]))
 
-    report = rollups.campaign_report(placement.campaign, "placement")
+    report = reports.campaign_report(placement.campaign, "placement")
     assert {c["id"] for c in shown["charts"]} == {"chart-funnel", "chart-daily", "chart-placements"}
     for chart in shown["charts"]:
         assert chart["width"] > 0 and chart["painted"] > 500, chart

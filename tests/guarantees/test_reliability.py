@@ -15,8 +15,9 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
-from promotions import codes, enqueue
-from promotions.enqueue import forget_pending, publish_coalesced_on_commit, publish_on_commit
+from core import publish as enqueue
+from core.publish import forget_pending, publish_coalesced_on_commit, publish_on_commit
+from promotions import codes
 from redemptions import services, tasks
 from redemptions.models import IdempotencyKey, Redemption, RedemptionAttempt
 from tests.concurrency import run_concurrently

@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from promotions import enqueue
+from core import publish as enqueue
 from promotions import services as promo_services
-from redemptions import credit, services
+from redemptions import services
+from redemptions.attribution import credit
 from redemptions.canonical import RedeemRequest, VoidRequest
 from redemptions.models import Attribution, Redemption
 from tests.factories import (

@@ -2,7 +2,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from pos_adapters.square import square_signature
+from pos_adapters.vendors.square import square_signature
 from promotions import codes
 from redemptions.models import Redemption, RedemptionAttempt
 from tests.factories import CodeFactory, pos_integration

@@ -8,7 +8,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from promotions.models import Brand, Code, Touchpoint
-from promotions.tracking import PIXEL, ingest_key_hash
+from promotions.tracking.services import ingest_key_hash
+from promotions.tracking.views import PIXEL
 from tests.factories import PlacementFactory
 from tests.promotions.test_mobile_api import assert_problem
 

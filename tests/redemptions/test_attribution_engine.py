@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from redemptions.attribution import CLICK, IMPRESSION, ISSUANCE, Credit, Touch, attribute
+from redemptions.attribution.engine import CLICK, IMPRESSION, ISSUANCE, Credit, Touch, attribute
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DAY, HOUR = timedelta(days=1), timedelta(hours=1)

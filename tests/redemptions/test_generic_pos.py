@@ -8,10 +8,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from pos_adapters.generic import signature_header
+from core.sql import round_trips_traced
+from pos_adapters.vendors.generic import signature_header
 from promotions import codes
 from promotions.models import Code, Offer
-from promotions.sql import round_trips_traced
 from redemptions import services
 from redemptions.models import IdempotencyKey, Redemption, RedemptionAttempt
 from tests.factories import CodeFactory, OfferFactory, StoreFactory, pos_integration

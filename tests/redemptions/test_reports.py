@@ -11,7 +11,8 @@ from django.db.models import Sum
 from rest_framework.test import APIClient
 
 from promotions.models import Campaign, Code, Touchpoint
-from redemptions import credit, rollups
+from redemptions import rollups
+from redemptions.attribution import credit
 from redemptions.models import Attribution, DailyRollup, Redemption, RollupDirtySlice
 from tests.factories import CodeFactory, PlacementFactory, StoreFactory, pos_integration
 
@@ -271,7 +272,7 @@ def test_a_backlog_longer_than_one_run_is_chained_not_left_for_the_sweep(
     brand, offer, store, monkeypatch
 ):
     """After a burst the next run starts at once: no commit may come to publish it."""
-    from redemptions import credit
+    from redemptions.attribution import credit
     from redemptions.tasks import attribute_redemption
 
     monkeypatch.setattr(credit, "BATCH", 2)

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from config.observability import ATTRIBUTION_LAG
+from core.observability import ATTRIBUTION_LAG
 from promotions.models import Campaign, Touchpoint
-from redemptions.attribution import CLICK, IMPRESSION, ISSUANCE, Touch, attribute
+from redemptions.attribution.engine import CLICK, IMPRESSION, ISSUANCE, Touch, attribute
 from redemptions.models import Attribution, Redemption
 from redemptions.rollups import slices_mark
 

@@ -6,8 +6,8 @@ Toast-Transaction-GUID is both the idempotency key and the transaction id), LOYA
 voids the redemption made by an earlier transaction.
 """
 
-from pos_adapters.base import AdapterResponse, PosAdapter, json_body, money_field, text_field
-from promotions.problems import Problem
+from core.problems import Problem
+from pos_adapters.base import AdapterResponse, PosAdapter, Route, json_body, money_field, text_field
 from redemptions.canonical import Outcome, RedeemRequest, ValidateRequest, VoidRequest
 
 INQUIRE, REDEEM, REVERSE = "LOYALTY_INQUIRE", "LOYALTY_REDEEM", "LOYALTY_REVERSE"
@@ -32,6 +32,7 @@ DECLINE_STATUS = {
 
 class ToastAdapter(PosAdapter):
     name = "toast"
+    routes = (Route("api/v1/pos/toast", "loyalty", "pos-toast"),)
 
     def idempotency_key(self, request):
         return request.headers.get("Toast-Transaction-GUID") or None

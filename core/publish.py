@@ -4,6 +4,7 @@ import logging
 import threading
 import time
 
+from celery import current_app
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -16,9 +17,7 @@ def publish(task, *args, countdown: float | None = None, **kwargs) -> bool:
     by name, since it never imports ``redemptions``.
     """
     if isinstance(task, str):
-        from config.celery import app
-
-        task = app.tasks[task]
+        task = current_app.tasks[task]
     if task.app.conf.task_always_eager:  # in-process mode: errors are the caller's to see
         task.apply_async(args=args, kwargs=kwargs)
         return True

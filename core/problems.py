@@ -7,6 +7,8 @@ from django.http import Http404, HttpResponse
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import DomainError
+
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/problem+json"
@@ -28,7 +30,8 @@ TITLES = {
 
 
 class Problem(Exception):
-    """Raise anywhere below a view; the API answers with this problem document."""
+    """An HTTP answer that is a problem document: raised at the edge (views, adapters), or made
+    from a service's ``DomainError`` with the status its code maps to (``Problem.of``)."""
 
     def __init__(self, status: int, code: str, detail: str = "", *, headers=None, **extra):
         super().__init__(detail or code)
@@ -37,6 +40,11 @@ class Problem(Exception):
         self.detail = detail or code.replace("_", " ").capitalize() + "."
         self.headers = headers or {}
         self.extra = extra
+
+    @classmethod
+    def of(cls, error: DomainError) -> "Problem":
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+        return cls(error.status, error.code, error.detail, headers=headers, **error.extra)
 
     def as_dict(self) -> dict:
         body = {
@@ -78,6 +86,8 @@ def _flatten(detail, prefix="") -> list[dict]:
 def from_drf(exc: Exception) -> Problem | None:
     if isinstance(exc, Problem):
         return exc
+    if isinstance(exc, DomainError):
+        return Problem.of(exc)
     if isinstance(exc, Http404):
         return Problem(404, "not_found", "No such object.")
     if isinstance(exc, exceptions.ParseError):

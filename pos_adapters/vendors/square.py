@@ -18,9 +18,9 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from pos_adapters.base import AdapterResponse, PosAdapter, Presented, json_body, outcome_json
+from core.problems import Problem
+from pos_adapters.base import AdapterResponse, PosAdapter, Presented, Route, json_body, outcome_json
 from promotions import codes
-from promotions.problems import Problem
 from redemptions.canonical import RedeemRequest, VoidRequest
 
 EVENT_TYPES = ("order.created", "order.updated")
@@ -57,6 +57,7 @@ def discount_codes(order: dict) -> list[str]:
 
 class SquareAdapter(PosAdapter):
     name = "square"
+    routes = (Route("api/v1/pos/square/webhook", "webhook", "pos-square-webhook"),)
 
     def presented(self, request):
         try:

@@ -6,17 +6,18 @@ import time
 
 from django.conf import settings
 
+from core.problems import Problem
 from pos_adapters.base import (
     AdapterResponse,
     ParsedItem,
     PosAdapter,
+    Route,
     json_body,
     money_field,
     outcome_json,
     text_field,
     time_field,
 )
-from promotions.problems import Problem
 from redemptions.canonical import Outcome, RedeemRequest, ValidateRequest, VoidRequest
 
 MAX_BATCH = 1000
@@ -31,6 +32,14 @@ def signature_header(secret: str, method: str, path: str, body: bytes, timestamp
 
 class GenericAdapter(PosAdapter):
     name = "generic"
+    routes = (
+        Route("api/v1/pos/generic/validate", "validate", "pos-generic-validate"),
+        Route("api/v1/pos/generic/redemptions", "redeem", "pos-generic-redeem"),
+        Route(
+            "api/v1/pos/generic/redemptions/<int:redemption_id>/void", "void", "pos-generic-void"
+        ),
+        Route("api/v1/pos/generic/batch", "batch", "pos-generic-batch"),
+    )
 
     def verify(self, request, secrets, *, required):
         header = request.headers.get("X-Signature")

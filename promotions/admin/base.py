@@ -1,0 +1,82 @@
+"""What every admin page of the project shares: rows scoped to the marketer's brands."""
+
+from django.contrib import admin
+
+from promotions.selectors import brand_ids_for
+
+
+def brand_filter(model, brand_ids) -> dict:
+    """Filter arguments for the rows of ``model`` owned by one of ``brand_ids``."""
+    path = model.brand_path
+    return {f"{path}__in" if path else "id__in": brand_ids}
+
+
+class BrandScopedAdmin(admin.ModelAdmin):
+    """Superusers see everything; a marketer sees their brands' rows, edits them if admin.
+
+    Each model says once how its rows reach their brand (``Model.brand_path``). Foreign-key
+    pickers are scoped the same way, so a marketer can never select (or learn of) another
+    brand's campaign or store.
+    """
+
+    def _brand_ids(self, request, editable=False):
+        return brand_ids_for(request.user, editable=editable)
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**brand_filter(self.model, self._brand_ids(request)))
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff and bool(self._brand_ids(request))
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        if request.user.is_superuser:
+            return True
+        editable = self._brand_ids(request, editable=True)
+        if obj is None:
+            return bool(editable)
+        return self._brand_of(obj) in editable
+
+    has_delete_permission = has_change_permission
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser or bool(self._brand_ids(request, editable=True))
+
+    def _brand_of(self, obj):
+        for part in filter(None, self.model.brand_path.split("__")):
+            obj = getattr(obj, part)
+        return obj.id
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return self._scope_field(field, db_field, request)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        return self._scope_field(field, db_field, request)
+
+    def _scope_field(self, field, db_field, request):
+        if field is None or request.user.is_superuser:
+            return field
+        if hasattr(db_field.related_model, "brand_path"):
+            ids = self._brand_ids(request, editable=True)
+            field.queryset = field.queryset.filter(**brand_filter(db_field.related_model, ids))
+        return field
+
+
+class ReadOnlyAdmin(BrandScopedAdmin):
+    """Records written only by the services (logs, touches): marketers look, nobody edits."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
