@@ -203,7 +203,7 @@ def alternate(db, run_ours, script: str, args) -> tuple[dict, dict]:
     measured runs plan against tables that have rows, as a deployed database's do. (On the
     freshly made, freshly analysed empty tables, PostgreSQL cached foreign-key checks into the
     redemptions table as sequential scans in every backend: one scan of the whole growing table
-    per redeem, docs/benchmarks.md item 28.)"""
+    per redeem, docs/perf-journal.md item 28.)"""
     settle(db)
     run_ours()
     pgbench(db, script, min(args.duration, 3), args.connections)

@@ -2,7 +2,7 @@
 are answered without Django's middleware stack.
 
 A click or an impression is one prepared INSERT, and ad traffic arrives in bursts; a till's
-redeem or validate is a handful of prepared statements with a cashier waiting. Django's
+redeem is a handful of prepared statements with a cashier waiting. Django's
 middleware stack costs a large share of either (docs/benchmarks.md). So for the routes in
 ``FAST_ROUTES`` this entry calls the view the URL conf maps, and adds what the middleware would
 have: the request id and request metrics (``core.observability``), and the headers of Django's
@@ -12,7 +12,7 @@ host not in ALLOWED_HOSTS or one SecurityMiddleware would redirect to HTTPS. Bet
 entry keeps its thread's pooled connection; after a call that fails it does what Django's
 handler does at the end of every request (``request_finished``: the connection goes back).
 
-A tracking hit goes further (docs/benchmarks.md item 32): it is answered from its query string
+A tracking hit goes further (docs/perf-journal.md item 32): it is answered from its query string
 without a request or a response object. Whether a host is allowed, and the headers the
 middleware adds, are worked out once from the settings (with Django's own request and
 middleware) and remembered.
@@ -24,7 +24,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.core import signals
-from django.core.exceptions import DisallowedHost
+from django.core.exceptions import DisallowedHost, ImproperlyConfigured
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest, get_bytes_from_wsgi
 from django.core.signals import setting_changed
@@ -36,14 +36,51 @@ from django.urls import Resolver404, resolve
 from core.observability import request_id_for, request_id_var, request_observe
 from promotions.tracking import views as tracking
 
-# URL name -> the methods this entry answers it for. The rest of the POS API (void, batches,
-# Toast, Square) and every other route are answered by Django as usual.
+# URL name -> the methods this entry answers it for: only routes whose gain is measured
+# (docs/benchmarks.md: the click, and the pixel on the same statement; the generic redeem).
+# The rest of the POS API and every other route are answered by Django as usual.
 FAST_ROUTES = {
     "track-click": ("GET", "HEAD"),
     "track-impression": ("GET", "HEAD"),
     "pos-generic-redeem": ("POST",),
-    "pos-generic-validate": ("POST",),
 }
+
+# Every middleware the settings may hold, and what it does to a fast route's answer. A
+# middleware not listed here would silently not apply to the fast routes, so the entry refuses
+# to start with one (``check_middleware``); reproduce its effect here, list it, and add it to
+# the parity tests (tests/test_fast_entry.py).
+MIDDLEWARE_HANDLED = {
+    "core.observability.RequestIdMiddleware": "reproduced: request id, request metrics",
+    "django.middleware.security.SecurityMiddleware": "reproduced: its response headers; an "
+    "HTTPS redirect is left to Django",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": "reproduced: X-Frame-Options",
+    "django.middleware.common.CommonMiddleware": "reproduced: Content-Length; the routes resolve "
+    "as sent (no APPEND_SLASH redirect); PREPEND_WWW and DISALLOWED_USER_AGENTS must stay unset",
+    "whitenoise.middleware.WhiteNoiseMiddleware": "inert: answers only under STATIC_URL",
+    "django.contrib.sessions.middleware.SessionMiddleware": "inert: the views never touch the "
+    "session, so no cookie and no Vary",
+    "django.middleware.csrf.CsrfViewMiddleware": "inert: tracking is GET, the POS view is "
+    "csrf_exempt",
+    "django.contrib.auth.middleware.AuthenticationMiddleware": "inert: the views never read "
+    "request.user",
+    "django.contrib.messages.middleware.MessageMiddleware": "inert: the views add no messages",
+}
+
+
+def check_middleware() -> None:
+    """Refuse to start when the settings hold a middleware whose effect this entry would skip."""
+    unknown = [name for name in settings.MIDDLEWARE if name not in MIDDLEWARE_HANDLED]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"config.fastpath does not reproduce {', '.join(unknown)}: add it to "
+            "MIDDLEWARE_HANDLED with what it does to the fast routes, or remove it."
+        )
+    if settings.PREPEND_WWW or settings.DISALLOWED_USER_AGENTS:
+        raise ImproperlyConfigured(
+            "config.fastpath does not reproduce CommonMiddleware's PREPEND_WWW or "
+            "DISALLOWED_USER_AGENTS; unset them or reproduce them there."
+        )
+
 
 # The tracking hits answer from their query string alone and without a response object
 # (promotions.tracking.views: status, headers, body); a problem comes back as the usual response.
@@ -79,6 +116,7 @@ class FastPath:
     """WSGI middleware: the routes in FAST_ROUTES are answered here, the rest by ``django_app``."""
 
     def __init__(self, django_app):
+        check_middleware()
         self.django_app = django_app
         self.response_middleware = [
             SecurityMiddleware(_unused_view),

@@ -35,7 +35,7 @@ class _PreparingCursor(psycopg.Cursor):
 
     The first statement of a Django transaction also carries the transaction's BEGIN: psycopg
     would send BEGIN on its own and wait for the answer, one round trip more for the caller to
-    wait on (docs/benchmarks.md item 29). Here BEGIN and the statement go out in one pipeline
+    wait on (docs/perf-journal.md item 29). Here BEGIN and the statement go out in one pipeline
     instead. psycopg is put in autocommit mode first, so that it sends no BEGIN of its own; it
     stays there until the transaction ends (psycopg cannot leave it inside one), which changes
     nothing: psycopg sends COMMIT and ROLLBACK whenever a transaction is open, and Django, whose

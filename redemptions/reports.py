@@ -33,7 +33,7 @@ def _metrics(sums: dict, spend: Decimal | None) -> dict:
 
 
 def campaign_report(campaign: Campaign, group_by: str) -> dict:
-    """The report DESIGN.md describes: totals and rows grouped by placement, store or day."""
+    """The campaign report: totals and rows grouped by placement, store or day."""
     key = GROUPS[group_by]
     fields = ("impressions", "clicks", "claims", "redemptions", "voids", "revenue", "discount")
     rollups = DailyRollup.objects.filter(campaign=campaign)

@@ -1,4 +1,4 @@
-"""Our own REST protocol (DESIGN.md): JSON bodies, problem+json declines, optional HMAC."""
+"""Our own REST protocol (README, docs/operations.md): JSON bodies, problem+json declines, optional HMAC."""
 
 import hashlib
 import hmac

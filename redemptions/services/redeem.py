@@ -17,7 +17,7 @@ from core import publish
 from core.errors import DomainError
 from core.sql import prepared_cursor
 from promotions.models import Code
-from promotions.services import offer_check_open
+from promotions.services.offers import offer_check_open
 from redemptions.canonical import Outcome, RedeemRequest, ValidateRequest
 from redemptions.models import PosIntegration, Redemption, RedemptionAttempt
 from redemptions.services.attempts import (
