@@ -18,8 +18,9 @@ from config.celery import app as celery_app
 from core import publish as enqueue
 from core.publish import forget_pending, publish_coalesced_on_commit, publish_on_commit
 from promotions import codes
-from redemptions import services, tasks
+from redemptions import tasks
 from redemptions.models import IdempotencyKey, Redemption, RedemptionAttempt
+from redemptions.services import idempotency
 from tests.concurrency import run_concurrently
 from tests.factories import (
     BrandFactory,
@@ -106,7 +107,7 @@ def test_the_key_record_and_the_redemption_commit_or_roll_back_together(
         "basket_total": "5",
     }
     monkeypatch.setattr(
-        services, "_IDEMPOTENCY_INSERT_SQL", "INSERT INTO no_such_table VALUES (%s)"
+        idempotency, "_IDEMPOTENCY_INSERT_SQL", "INSERT INTO no_such_table VALUES (%s)"
     )
 
     failed = till.post(
