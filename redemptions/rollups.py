@@ -6,6 +6,7 @@ watermark, and the slices that attribution and voids marked stale). Days are UTC
 """
 
 from collections import defaultdict
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -71,12 +72,21 @@ def _slices_take() -> set:
         return {tuple(converted(_SLICE_FIELDS, row)) for row in cursor.fetchall()}
 
 
+def _day_range(day) -> tuple[datetime, datetime]:
+    """The day's first moment and the next day's, in the time zone the slices are cut in (the
+    one TruncDate and ``slices_mark`` use): a range the indexes on the time columns can serve,
+    where comparing each row's truncated date cannot."""
+    start = datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+    return start, datetime.combine(day + timedelta(days=1), time.min, tzinfo=start.tzinfo)
+
+
 def _slice_rebuild(campaign_id: int, day) -> None:
     cells = defaultdict(lambda: defaultdict(Decimal))
+    start, end = _day_range(day)
     for placement_id, kind, count in (
-        Touchpoint.objects.filter(campaign_id=campaign_id)
-        .annotate(day=TruncDate("occurred_at"))
-        .filter(day=day)
+        Touchpoint.objects.filter(
+            campaign_id=campaign_id, occurred_at__gte=start, occurred_at__lt=end
+        )
         .values_list("placement_id", "kind")
         .annotate(n=Count("id"))
     ):
@@ -84,10 +94,11 @@ def _slice_rebuild(campaign_id: int, day) -> None:
     weighted = DecimalField(max_digits=20, decimal_places=8)
     for placement_id, store_id, credit, revenue, discount in (
         Attribution.objects.filter(
-            redemption__campaign_id=campaign_id, redemption__status=Redemption.Status.REDEEMED
+            redemption__campaign_id=campaign_id,
+            redemption__status=Redemption.Status.REDEEMED,
+            redemption__redeemed_at__gte=start,
+            redemption__redeemed_at__lt=end,
         )
-        .annotate(day=TruncDate("redemption__redeemed_at"))
-        .filter(day=day)
         .values_list("placement_id", "redemption__store_id")
         .annotate(
             credit_sum=Sum("credit"),
@@ -106,9 +117,12 @@ def _slice_rebuild(campaign_id: int, day) -> None:
         cell["revenue"] += revenue
         cell["discount"] += discount
     for placement_id, store_id, count in (
-        Redemption.objects.filter(campaign_id=campaign_id, status=Redemption.Status.VOIDED)
-        .annotate(day=TruncDate("redeemed_at"))
-        .filter(day=day)
+        Redemption.objects.filter(
+            campaign_id=campaign_id,
+            status=Redemption.Status.VOIDED,
+            redeemed_at__gte=start,
+            redeemed_at__lt=end,
+        )
         .values_list("placement_id", "store_id")
         .annotate(n=Count("id"))
     ):

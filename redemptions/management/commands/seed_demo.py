@@ -5,19 +5,44 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from promotions.demo import seed_demo
+from promotions.models import Campaign
 from redemptions.demo import seed_pos
+from redemptions.demo_history import DAYS, history_seed
+from redemptions.models import PosIntegration
 
 
 class Command(BaseCommand):
-    help = "Load (or refresh) the demo brand; prints logins, keys and a curl walk-through."
+    help = (
+        f"Load (or refresh) the demo brand with {DAYS} days of history; prints logins, keys and "
+        "a curl walk-through."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print one JSON object only.")
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=42,
+            help="The history's random seed (same seed, same story).",
+        )
+        parser.add_argument(
+            "--days", type=int, default=DAYS, help=f"Days of history (default {DAYS})."
+        )
+        parser.add_argument(
+            "--no-history", action="store_true", help="Only the brand, no past activity."
+        )
 
     def handle(self, *args, **options):
         with transaction.atomic():
             seeded = seed_demo()
             seeded["pos_api_key"] = seed_pos(seeded["brand_id"])
+        if not options["no_history"]:
+            seeded["history"] = history_seed(
+                Campaign.objects.get(id=seeded["campaign_id"]),
+                PosIntegration.objects.get(brand_id=seeded["brand_id"], adapter="generic"),
+                seed=options["seed"],
+                days=options["days"],
+            )
         if options["json"]:
             self.stdout.write(json.dumps(seeded))
             return
