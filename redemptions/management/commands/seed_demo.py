@@ -50,37 +50,44 @@ class Command(BaseCommand):
 
 
 WALKTHROUGH = """
-Demo loaded.
+Demo loaded: {history}.
   Admin:      {base}/admin/   user '{user}'  password '{password}'
+              the campaign dashboard: {base}/admin/promotions/campaign/{campaign_id}/dashboard/
   API docs:   {base}/api/docs/
   App key:    {app_key}
   POS key:    {pos_api_key}
   API token:  {api_token}   (management API: Authorization: Token ...)
 
-Walk-through (paste into a shell; needs curl and jq):
-  B={base}; APP={app_key}; POS={pos_api_key}; TOKEN={api_token}
-  # 1. a shopper taps an ad: a click, redirected to the landing page with a click_id
-  curl -s -o /dev/null -w '%{{redirect_url}}\\n' "{tracking_url}?click_id=demo-click-42"
-  # 2. the app lists offers near the shopper and claims one with that click_id
-  curl -s "$B/api/v1/offers?lat=37.79&lng=-122.40" -H "X-App-Key: $APP" | jq '.results[] | {{id, title, nearest_store}}'
-  CODE=$(curl -s -X POST $B/api/v1/offers/{offer_id}/claim -H "X-App-Key: $APP" -H 'Content-Type: application/json' \\
-    -d '{{"customer_ref": "shopper-42", "click_id": "demo-click-42"}}' | tee claim.json | jq -r .code); jq . claim.json
-  curl -s $B/api/v1/codes/$CODE.png -H "X-App-Key: $APP" -o code.png   # the QR to show at the till
-  # 3. the till validates, redeems, retries (same Idempotency-Key: same answer), voids, redeems again
-  curl -s -X POST $B/api/v1/pos/generic/validate -H "Authorization: Bearer $POS" -H 'Content-Type: application/json' \\
-    -d '{{"code": "'$CODE'", "store_id": "{store}", "basket_total": "12.50"}}' | jq
-  curl -s -X POST $B/api/v1/pos/generic/redemptions -H "Authorization: Bearer $POS" -H 'Idempotency-Key: till-7-0001' \\
-    -H 'Content-Type: application/json' \\
-    -d '{{"code": "'$CODE'", "store_id": "{store}", "transaction_id": "T-1001", "basket_total": "12.50"}}' | tee redemption.json | jq
-  curl -s -i -X POST $B/api/v1/pos/generic/redemptions -H "Authorization: Bearer $POS" -H 'Idempotency-Key: till-7-0001' \\
-    -H 'Content-Type: application/json' \\
-    -d '{{"code": "'$CODE'", "store_id": "{store}", "transaction_id": "T-1001", "basket_total": "12.50"}}' | grep -i -e '^HTTP' -e replayed
-  curl -s -X POST $B/api/v1/pos/generic/redemptions/$(jq -r .redemption_id redemption.json)/void \\
-    -H "Authorization: Bearer $POS" -H 'Content-Type: application/json' -d '{{"reason": "wrong basket"}}' | jq
-  curl -s -X POST $B/api/v1/pos/generic/redemptions -H "Authorization: Bearer $POS" -H 'Content-Type: application/json' \\
-    -d '{{"code": "'$CODE'", "store_id": "{store}", "transaction_id": "T-1002", "basket_total": "14.00"}}' | jq
-  # 4. the marketer's report: the redemption credited to the placement whose ad was clicked
-  sleep 12; curl -s "$B/api/v1/manage/campaigns/{campaign_id}/report?group_by=placement" -H "Authorization: Token $TOKEN" | jq
+Walk-through: paste the whole block into a shell (needs curl and jq). Each run is a new shopper,
+so it can run again and again; the first error stops it and shows the problem document.
+
+bash -euo pipefail <<'WALK'
+B={base}; APP={app_key}; POS={pos_api_key}; TOKEN={api_token}
+RUN=$(date +%s)-$RANDOM   # a new shopper, click and sale each run
+call() {{ curl -sS --fail-with-body "$@" || {{ echo "^ failed: curl $*" >&2; return 1; }}; }}
+# 1. a shopper taps an ad: a click, redirected to the landing page with a click_id
+call -o /dev/null -w '%{{redirect_url}}\n' "{tracking_url}?click_id=click-$RUN"
+# 2. the app lists offers near the shopper and claims one with that click_id
+call "$B/api/v1/offers?lat=37.79&lng=-122.40" -H "X-App-Key: $APP" | jq '.results[] | {{id, title, nearest_store}}'
+call -X POST $B/api/v1/offers/{offer_id}/claim -H "X-App-Key: $APP" -H 'Content-Type: application/json' \
+  -d '{{"customer_ref": "shopper-'$RUN'", "click_id": "click-'$RUN'"}}' > claim.json
+jq . claim.json; CODE=$(jq -er .code claim.json)
+call $B/api/v1/codes/$CODE.png -H "X-App-Key: $APP" -o code.png && echo "code.png: the QR to show at the till"
+# 3. the till validates, redeems, retries (same Idempotency-Key: same answer), voids, redeems again
+call -X POST $B/api/v1/pos/generic/validate -H "Authorization: Bearer $POS" -H 'Content-Type: application/json' \
+  -d '{{"code": "'$CODE'", "store_id": "{store}", "basket_total": "12.50"}}' | jq
+SALE='{{"code": "'$CODE'", "store_id": "{store}", "transaction_id": "T-'$RUN'", "basket_total": "12.50"}}'
+call -X POST $B/api/v1/pos/generic/redemptions -H "Authorization: Bearer $POS" -H "Idempotency-Key: till-7-$RUN" \
+  -H 'Content-Type: application/json' -d "$SALE" > redemption.json; jq . redemption.json
+call -i -X POST $B/api/v1/pos/generic/redemptions -H "Authorization: Bearer $POS" -H "Idempotency-Key: till-7-$RUN" \
+  -H 'Content-Type: application/json' -d "$SALE" | grep -i -e '^HTTP' -e replayed
+call -X POST $B/api/v1/pos/generic/redemptions/$(jq -er .redemption_id redemption.json)/void \
+  -H "Authorization: Bearer $POS" -H 'Content-Type: application/json' -d '{{"reason": "wrong basket"}}' | jq
+call -X POST $B/api/v1/pos/generic/redemptions -H "Authorization: Bearer $POS" -H 'Content-Type: application/json' \
+  -d '{{"code": "'$CODE'", "store_id": "{store}", "transaction_id": "T-'$RUN'-2", "basket_total": "14.00"}}' | jq
+# 4. the marketer's report: the redemption credited to the placement whose ad was clicked
+sleep {report_wait}; call "$B/api/v1/manage/campaigns/{campaign_id}/report?group_by=placement" -H "Authorization: Token $TOKEN" | jq
+WALK
 """
 
 
@@ -96,4 +103,18 @@ def walkthrough(seeded: dict, base: str) -> str:
         offer_id=seeded["offer_ids"][0],
         store=seeded["store_external_ids"][0],
         campaign_id=seeded["campaign_id"],
+        history=_told(seeded.get("history")),
+        report_wait=12
+        if settings.CELERY_BROKER_URL and not settings.CELERY_TASK_ALWAYS_EAGER
+        else 0,
+    )
+
+
+def _told(history: dict | None) -> str:
+    if not history:
+        return "the brand, no history"
+    return (
+        f"{history['impressions']:,} impressions, {history['clicks']:,} clicks, "
+        f"{history['claims']:,} codes claimed, {history['redemptions']:,} redemptions "
+        f"and {history['voids']:,} voids over {DAYS} days"
     )
