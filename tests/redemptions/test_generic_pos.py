@@ -15,7 +15,7 @@ from promotions.models import Code, Offer
 from redemptions import services
 from redemptions.models import IdempotencyKey, Redemption, RedemptionAttempt
 from tests.factories import CodeFactory, OfferFactory, StoreFactory, pos_integration
-from tests.promotions.test_mobile_api import assert_problem
+from tests.helpers import assert_problem
 
 pytestmark = pytest.mark.django_db
 

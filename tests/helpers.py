@@ -1,0 +1,24 @@
+"""What more than one test module uses: plain functions and constants, no fixtures (those live in
+a conftest.py). A test module imports its helpers from here, never from another test module.
+"""
+
+from promotions.models import Touchpoint
+
+
+def assert_problem(response, status, code):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= set(body)
+
+
+def assert_one_touch(kind, placement, customer_ref, click_id):
+    touch = Touchpoint.objects.get()
+    assert (touch.kind, touch.placement_id, touch.customer_ref, touch.click_id) == (
+        kind,
+        placement.id,
+        customer_ref,
+        click_id,
+    )
