@@ -4,6 +4,9 @@ a conftest.py). A test module imports its helpers from here, never from another 
 
 from promotions.models import Touchpoint
 
+REDEEM = "/api/v1/pos/generic/redemptions"
+VALIDATE = "/api/v1/pos/generic/validate"
+
 
 def assert_problem(response, status, code):
     assert response.status_code == status, response.content
@@ -22,3 +25,16 @@ def assert_one_touch(kind, placement, customer_ref, click_id):
         customer_ref,
         click_id,
     )
+
+
+def redeem(client, code, store, txn="T-1", basket="10.00", key=None, **extra):
+    """A till's redeem through the generic adapter; ``code`` is a Code or the string typed."""
+    body = {
+        "code": code if isinstance(code, str) else code.code,
+        "store_id": store.external_id,
+        "transaction_id": txn,
+        "basket_total": basket,
+        **extra,
+    }
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post(REDEEM, body, format="json", **headers)
