@@ -22,7 +22,7 @@ from promotions.models import Touchpoint
 from promotions.tracking.views import PIXEL
 from redemptions.models import Redemption
 from tests.factories import CodeFactory, PlacementFactory
-from tests.promotions.test_tracking import assert_one_touch
+from tests.helpers import assert_one_touch
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the entry returns connections, as Django
 

@@ -8,7 +8,7 @@ from promotions import codes, services
 from promotions.models import Code, CodeJob, Offer
 from tests.conftest import wait_until
 from tests.factories import CampaignFactory, OfferFactory, PlacementFactory
-from tests.promotions.test_mobile_api import assert_problem
+from tests.helpers import assert_problem
 
 
 def generate(client, offer, **body):

@@ -3,7 +3,7 @@ from rest_framework.test import APIClient
 
 from promotions.models import Campaign, Membership, Offer, Placement, Store
 from tests.factories import CampaignFactory, OfferFactory, PlacementFactory, StoreFactory, marketer
-from tests.promotions.test_mobile_api import assert_problem
+from tests.helpers import assert_problem
 
 pytestmark = pytest.mark.django_db
 

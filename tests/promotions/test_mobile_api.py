@@ -6,21 +6,13 @@ from django.utils import timezone
 from promotions import codes
 from promotions.models import Code, CustomerClaim, Offer
 from tests.factories import OfferFactory, StoreFactory
+from tests.helpers import assert_problem
 
 pytestmark = pytest.mark.django_db
 
 
 def claim(client, offer_id, **body):
     return client.post(f"/api/v1/offers/{offer_id}/claim", body, format="json")
-
-
-def assert_problem(response, status, code):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["code"] == code
-    assert body["status"] == status
-    assert {"type", "title", "detail"} <= set(body)
 
 
 def test_list_shows_live_offers_with_remaining_capacity(app_client, campaign):

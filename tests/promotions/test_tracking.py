@@ -11,7 +11,7 @@ from promotions.models import Brand, Code, Touchpoint
 from promotions.tracking.services import ingest_key_hash
 from promotions.tracking.views import PIXEL
 from tests.factories import PlacementFactory
-from tests.promotions.test_mobile_api import assert_problem
+from tests.helpers import assert_one_touch, assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -20,16 +20,6 @@ pytestmark = pytest.mark.django_db
 def placement(campaign):
     return PlacementFactory(
         campaign=campaign, destination_url="https://shop.example/landing?utm=x&click_id=old"
-    )
-
-
-def assert_one_touch(kind, placement, customer_ref, click_id):
-    touch = Touchpoint.objects.get()
-    assert (touch.kind, touch.placement_id, touch.customer_ref, touch.click_id) == (
-        kind,
-        placement.id,
-        customer_ref,
-        click_id,
     )
 
 

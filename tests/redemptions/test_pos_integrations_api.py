@@ -3,7 +3,7 @@ from rest_framework.test import APIClient
 
 from redemptions.models import PosCredential
 from tests.factories import CodeFactory, StoreFactory
-from tests.promotions.test_mobile_api import assert_problem
+from tests.helpers import assert_problem
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/manage/pos-integrations"
