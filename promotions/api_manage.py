@@ -141,6 +141,7 @@ def codes_csv_rows(offer: Offer):
         "kind",
         "status",
         "placement_id",
+        "placement_name",
         "customer_ref",
         "issued_at",
         "expires_at",
@@ -155,6 +156,7 @@ def codes_csv_rows(offer: Offer):
             "kind",
             "status",
             "placement_id",
+            "placement__name",
             "customer_ref",
             "issued_at",
             "expires_at",
@@ -162,13 +164,14 @@ def codes_csv_rows(offer: Offer):
         )
         .iterator(chunk_size=settings.CODE_EXPORT_CHUNK)
     )
-    for code, kind, status, placement_id, ref, issued, expires, redeemed in rows:
+    for code, kind, status, placement_id, placement, ref, issued, expires, redeemed in rows:
         yield [
             code,
             codes.display(code, prefix_length),
             kind,
             status,
             placement_id or "",
+            placement or "",
             ref,
             issued.isoformat(),
             expires.isoformat() if expires else "",

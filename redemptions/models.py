@@ -47,6 +47,8 @@ class PosIntegration(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "POS integration"
+        verbose_name_plural = "POS integrations"
         ordering = ["name", "id"]
 
     def __str__(self) -> str:

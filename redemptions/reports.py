@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
-from promotions.models import Campaign, Placement
+from promotions.models import Campaign, Placement, Store
 from redemptions.models import DailyRollup
 from redemptions.rollups import MONEY
 
@@ -81,8 +81,39 @@ REPORT_COLUMNS = (
 
 
 def report_csv_rows(report: dict):
+    """The report as CSV rows: each placement or store by id and by name, numbers as written
+    (one redemption is ``1``, a third of one ``0.333333``)."""
     key = report["group_by"]
-    yield [key, *REPORT_COLUMNS]
+    names = _names(report) if key in ("placement", "store") else None
+    head = [key, f"{key}_name"] if names is not None else [key]
+    yield [*head, *REPORT_COLUMNS]
     for row in report["rows"]:
-        yield [row[key] if row[key] is not None else "organic", *(row[c] for c in REPORT_COLUMNS)]
-    yield ["total", *(report["totals"][c] for c in REPORT_COLUMNS)]
+        value = row[key]
+        if names is None:
+            labels = [value]
+        elif value is None:
+            labels = ["", "organic (no ad)"]
+        else:
+            labels = [value, names.get(value, "")]
+        yield [*labels, *(_plain(row[c]) for c in REPORT_COLUMNS)]
+    yield [
+        "total",
+        *([""] if names is not None else []),
+        *(_plain(report["totals"][c]) for c in REPORT_COLUMNS),
+    ]
+
+
+def _names(report: dict) -> dict:
+    if report["group_by"] == "placement":
+        return dict(
+            Placement.objects.filter(campaign_id=report["campaign"]).values_list("id", "name")
+        )
+    return dict(
+        Store.objects.filter(brand__campaigns__id=report["campaign"]).values_list("id", "name")
+    )
+
+
+def _plain(value):
+    if isinstance(value, float):
+        return format(Decimal(repr(value)).normalize(), "f")
+    return "" if value is None else value

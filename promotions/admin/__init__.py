@@ -14,3 +14,4 @@ admin.site.site_title = "Trackable promotions"
 
 
 admin.site.index_title = "Your brands' campaigns, offers, stores and tills"
+admin.site.site_url = "/api/docs/"  # "View site": the API the tills and apps use

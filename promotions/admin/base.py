@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from promotions.models import Brand
 from promotions.selectors import brand_ids_for
 
 
@@ -54,7 +55,12 @@ class BrandScopedAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        return self._scope_field(field, db_field, request)
+        field = self._scope_field(field, db_field, request)
+        if field is not None and db_field.related_model is Brand:
+            only = list(field.queryset.values_list("id", flat=True)[:2])
+            if len(only) == 1:  # a marketer of one brand does not pick it on every form
+                field.initial = only[0]
+        return field
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)

@@ -187,3 +187,9 @@ class CodeJobAdmin(BrandScopedAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # written by the job alone: the page reads, it offers no Save
+
+    def has_delete_permission(self, request, obj=None):
+        return False

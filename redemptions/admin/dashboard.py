@@ -19,7 +19,8 @@ admin.site.unregister(Campaign)
 class CampaignDashboardAdmin(CampaignAdmin):
     """The campaign admin plus its dashboard: funnel, redemptions per day, placements, stores."""
 
-    list_display = [*CampaignAdmin.list_display, "dashboard_link"]
+    list_display = ["name", "dashboard_link", *CampaignAdmin.list_display[1:]]
+    change_form_template = "admin/promotions/campaign/change_form_with_dashboard.html"
 
     def save_model(self, request, obj, form, change):
         from promotions.api_manage import ATTRIBUTION_SETTINGS, campaign_attribution_changed

@@ -86,6 +86,36 @@ try {
     await page.goto(`${base}/admin/promotions/campaign/${process.env.RIVAL_CAMPAIGN_ID}/change/`);
     result.rival_page = await page.content();
     result.rival_url = page.url();
+  } else if (process.argv[2] === "demo") {
+    // The seeded demo as a marketer evaluating the product sees it, on a 1,280 px screen.
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${base}/admin/`);
+    result.menu = await page.locator("#nav-sidebar, #content-main").first().textContent();
+    result.view_site = await page.locator("#user-tools a", { hasText: "View site" }).getAttribute("href");
+    const icon = await page.request.get(`${base}/favicon.ico`);
+    result.favicon = { status: icon.status(), type: icon.headers()["content-type"] };
+    await page.goto(`${base}/admin/promotions/campaign/add/`);
+    result.brand_preselected = await page.locator("#id_brand").inputValue();
+    await page.goto(`${base}/admin/promotions/codejob/${process.env.JOB_ID}/change/`);
+    result.job_buttons = await page.locator("input[name=_save], input[name=_continue], a.deletelink").count();
+    await page.goto(`${base}/admin/promotions/campaign/`);
+    result.list_has_dashboard = await page.locator("#result_list a", { hasText: "Dashboard" }).first().isVisible();
+    await page.goto(`${base}/admin/promotions/campaign/${process.env.CAMPAIGN_ID}/change/`);
+    await Promise.all([page.waitForNavigation(), page.click("#campaign-dashboard")]);
+    await page.waitForSelector("body[data-charts-ready=true]");
+    result.dashboard_url = page.url();
+    result.overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    result.charts = await page.evaluate(() =>
+      [...document.querySelectorAll("canvas")].map((canvas) => {
+        const chart = Chart.getChart(canvas);
+        const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+        let painted = 0;
+        for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted++;
+        return { id: canvas.id, painted, precision: chart.options.scales.y.ticks.precision,
+                 points: chart.data.datasets[0].data.length };
+      }));
+    result.kpis = Object.fromEntries(await page.$$eval(".kpi strong", (nodes) => nodes.map((n) => [n.id, n.textContent.trim()])));
+    await page.screenshot({ path: `${artifacts}/demo-dashboard.png`, fullPage: false });
   } else {
     await page.goto(`${base}/admin/promotions/campaign/${process.env.CAMPAIGN_ID}/dashboard/`);
     await page.waitForSelector("body[data-charts-ready=true]");

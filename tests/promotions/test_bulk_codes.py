@@ -109,7 +109,8 @@ def test_generate_rejects_bad_requests(marketer_client, brand, body):
 @pytest.mark.django_db(transaction=True)
 def test_codes_export_streams_every_code_as_csv(marketer_client, brand):
     offer = OfferFactory(campaign=CampaignFactory(brand=brand))
-    generate(marketer_client, offer, count=2345)
+    placement = PlacementFactory(campaign=offer.campaign, name="=cmd|' /C calc'!A0")
+    generate(marketer_client, offer, count=2345, placement=placement.id)
 
     response = marketer_client.get(f"/api/v1/manage/offers/{offer.id}/codes.csv")
 
@@ -119,6 +120,8 @@ def test_codes_export_streams_every_code_as_csv(marketer_client, brand):
     assert len(rows) == 2345
     assert {r["code"] for r in rows} == set(Code.objects.values_list("code", flat=True))
     assert rows[0]["display_code"].replace("-", "") == rows[0]["code"]
+    assert rows[0]["placement_id"] == str(placement.id)  # the name beside the id, defused
+    assert rows[0]["placement_name"] == "'" + placement.name
 
 
 @pytest.mark.broker

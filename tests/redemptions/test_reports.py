@@ -215,8 +215,19 @@ def test_report_csv_and_bad_group_by(loop):
     rows = list(csv.reader(io.StringIO(response.content.decode())))
 
     assert response["Content-Type"] == "text/csv"
-    assert rows[0][:5] == ["placement", "impressions", "clicks", "claims", "redemptions"]
-    assert rows[-1][0] == "total" and rows[-1][4] == "4.0"
+    assert rows[0][:6] == [
+        "placement",
+        "placement_name",
+        "impressions",
+        "clicks",
+        "claims",
+        "redemptions",
+    ]
+    names = {row[0]: row[1] for row in rows[1:-1]}
+    placements = dict(loop["campaign"].placements.values_list("id", "name"))
+    assert {int(k): v for k, v in names.items() if k} == placements  # a name beside each id
+    assert names.get("") in (None, "organic (no ad)")
+    assert rows[-1][0] == "total" and rows[-1][5] == "4"  # one redemption is 1, not 1.0
     bad = loop["client"].get(
         f"/api/v1/manage/campaigns/{loop['campaign'].id}/report", {"group_by": "week"}
     )
