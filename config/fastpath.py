@@ -33,6 +33,7 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
 
+from core.bounds import nul_in_request
 from core.observability import request_id_for, request_id_var, request_observe
 from promotions.tracking import views as tracking
 
@@ -51,6 +52,8 @@ FAST_ROUTES = {
 # the parity tests (tests/test_fast_entry.py).
 MIDDLEWARE_HANDLED = {
     "core.observability.RequestIdMiddleware": "reproduced: request id, request metrics",
+    "core.bounds.RefuseNulMiddleware": "reproduced: a NUL in the path or query goes to Django, "
+    "which refuses it",
     "django.middleware.security.SecurityMiddleware": "reproduced: its response headers; an "
     "HTTPS redirect is left to Django",
     "django.middleware.clickjacking.XFrameOptionsMiddleware": "reproduced: X-Frame-Options",
@@ -140,6 +143,8 @@ class FastPath:
         allowed, secure = self._host_and_scheme(environ)
         if not allowed or (settings.SECURE_SSL_REDIRECT and not secure):
             return self.django_app(environ, start_response)  # refused, or redirected to HTTPS
+        if nul_in_request(environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")):
+            return self.django_app(environ, start_response)  # refused there
         request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
         context = request_id_var.set(request_id)
         started = time.perf_counter()

@@ -8,10 +8,11 @@ is the service's (``redemptions.services.pos_call.pos_call_run``), the same for 
 
 import json
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.utils.dateparse import parse_datetime
 
+from core import bounds
 from core.problems import Problem
 from redemptions.canonical import CanonicalRequest, Outcome
 
@@ -54,6 +55,9 @@ class PosAdapter:
 
     name = ""
     routes: tuple[Route, ...] = ()
+    # Headers that change what a call means: part of its Idempotency-Key fingerprint, so that a
+    # key reused with another value of one of them is refused rather than replayed.
+    fingerprint_headers: tuple[str, ...] = ()
 
     def presented(self, request) -> Presented:
         """Credentials in the request. Default: ``Authorization: Bearer <POS API key>``."""
@@ -87,6 +91,10 @@ class PosAdapter:
 
 
 def json_body(request) -> dict:
+    if not bounds.json_depth_within(request.body or b""):
+        raise Problem(
+            400, "malformed_json", f"JSON nested deeper than {bounds.MAX_JSON_DEPTH} levels."
+        )
     try:
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
@@ -94,6 +102,19 @@ def json_body(request) -> dict:
     if not isinstance(body, dict):
         raise Problem(400, "validation_error", "The body must be a JSON object.")
     return body
+
+
+def json_object_or_none(request) -> dict | None:
+    """The body as a JSON object, or None when it is not one (or nests too deep to parse):
+    for reading a routing field before the body is verified and parsed for real."""
+    raw = request.body or b""
+    if not bounds.json_depth_within(raw):
+        return None
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def text_field(data: dict, name: str, *, max_length: int, required: bool = True) -> str:
@@ -107,7 +128,7 @@ def text_field(data: dict, name: str, *, max_length: int, required: bool = True)
     if not isinstance(value, str):
         raise Problem(400, "validation_error", f"{name}: must be a string.", field=name)
     value = value.strip()
-    if "\x00" in value:  # PostgreSQL text cannot hold it; a till never means it
+    if bounds.has_nul(value):
         raise Problem(400, "validation_error", f"{name}: must not contain NUL.", field=name)
     if len(value) > max_length:
         raise Problem(
@@ -122,15 +143,10 @@ def money_field(data: dict, name: str, *, required: bool = True) -> Decimal | No
         if required:
             raise Problem(400, "validation_error", f"{name}: this field is required.", field=name)
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise Problem(400, "validation_error", f"{name}: must be a decimal string.", field=name)
     try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise Problem(400, "validation_error", f"{name}: not a number.", field=name) from None
-    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e10"):
-        raise Problem(400, "validation_error", f"{name}: must be 0 or more.", field=name)
-    return amount.quantize(Decimal("0.01"))
+        return bounds.money(value)
+    except ValueError as error:
+        raise Problem(400, "validation_error", f"{name}: {error}.", field=name) from None
 
 
 def time_field(data: dict, name: str):
@@ -141,10 +157,10 @@ def time_field(data: dict, name: str):
         parsed = parse_datetime(value) if isinstance(value, str) else None
     except ValueError:  # well-formed but impossible, such as year 0 or 31 February
         parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise Problem(
-            400, "validation_error", f"{name}: an ISO 8601 time with a UTC offset.", field=name
-        )
+    wrong = "an ISO 8601 time with a UTC offset" if parsed is None else None
+    wrong = wrong or bounds.event_time_problem(parsed)
+    if wrong:
+        raise Problem(400, "validation_error", f"{name}: {wrong}.", field=name)
     return parsed
 
 

@@ -5,6 +5,7 @@ it twice changes nothing; it only visits slices that changed (new touchpoints pa
 watermark, and the slices that attribution and voids marked stale). Days are UTC days.
 """
 
+import logging
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -14,6 +15,7 @@ from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from core.bounds import EARLIEST_EVENT
 from core.sql import converted
 from promotions.models import Touchpoint
 from redemptions.models import (
@@ -25,6 +27,7 @@ from redemptions.models import (
 )
 
 MONEY = Decimal("0.01")
+logger = logging.getLogger(__name__)
 
 
 def rollups_refresh() -> int:
@@ -38,17 +41,30 @@ def rollups_refresh() -> int:
         watermark, _ = RollupWatermark.objects.get_or_create(name="touchpoints")
         top = Touchpoint.objects.aggregate(top=Max("id"))["top"] or 0
         slices = set(
-            Touchpoint.objects.filter(id__gt=watermark.last_id, id__lte=top)
+            Touchpoint.objects.filter(
+                id__gt=watermark.last_id, id__lte=top, occurred_at__gte=EARLIEST_EVENT
+            )
             .annotate(day=TruncDate("occurred_at"))
             .values_list("campaign_id", "day")
             .distinct()
         )
         slices |= _slices_take()
+        failed = []
         for campaign_id, day in sorted(slices):
-            _slice_rebuild(campaign_id, day)
+            try:
+                with transaction.atomic():  # a savepoint: one bad slice stops no other
+                    _slice_rebuild(campaign_id, day)
+            except Exception:
+                logger.exception(
+                    "roll-up of campaign %s on %s failed; kept for the next refresh",
+                    campaign_id,
+                    day,
+                )
+                failed.append(RollupDirtySlice(campaign_id=campaign_id, day=day))
+        RollupDirtySlice.objects.bulk_create(failed, ignore_conflicts=True)
         watermark.last_id = top
         watermark.save(update_fields=["last_id"])
-    return len(slices)
+    return len(slices) - len(failed)
 
 
 def slices_mark(changed) -> None:

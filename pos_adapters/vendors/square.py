@@ -13,13 +13,22 @@ Square retries anything but a 2xx, so declines are answered ``200`` with per-cod
 import base64
 import hashlib
 import hmac
-import json
 from decimal import Decimal
 
 from django.conf import settings
 
+from core import bounds
 from core.problems import Problem
-from pos_adapters.base import AdapterResponse, PosAdapter, Presented, Route, json_body, outcome_json
+from pos_adapters.base import (
+    AdapterResponse,
+    PosAdapter,
+    Presented,
+    Route,
+    json_body,
+    json_object_or_none,
+    outcome_json,
+    text_field,
+)
 from promotions import codes
 from redemptions.canonical import RedeemRequest, VoidRequest
 
@@ -31,13 +40,15 @@ def square_signature(secret: str, url: str, body: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-def _money(value) -> Decimal:
+def _money(value, name: str) -> Decimal:
+    """A Square Money object (integer amount in the currency's smallest unit) in dollars."""
     amount = value.get("amount", 0) if isinstance(value, dict) else 0
-    return (
-        (Decimal(int(amount)) / 100).quantize(Decimal("0.01"))
-        if isinstance(amount, int)
-        else Decimal(0)
-    )
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        return Decimal(0)
+    try:
+        return bounds.money(Decimal(amount) / 100)
+    except ValueError as error:
+        raise Problem(400, "validation_error", f"{name}.amount: {error}.", field=name) from None
 
 
 def discount_codes(order: dict) -> list[str]:
@@ -60,10 +71,7 @@ class SquareAdapter(PosAdapter):
     routes = (Route("api/v1/pos/square/webhook", "webhook", "pos-square-webhook"),)
 
     def presented(self, request):
-        try:
-            merchant = json.loads(request.body or b"{}").get("merchant_id")
-        except (ValueError, AttributeError, UnicodeDecodeError):
-            merchant = None
+        merchant = (json_object_or_none(request) or {}).get("merchant_id")
         return Presented(account_id=merchant if isinstance(merchant, str) else None)
 
     def verify(self, request, secrets, *, required):
@@ -75,10 +83,7 @@ class SquareAdapter(PosAdapter):
         raise Problem(401, "invalid_signature", "The Square signature does not match.")
 
     def idempotency_key(self, request):
-        try:
-            event_id = json.loads(request.body).get("event_id")
-        except (ValueError, AttributeError, UnicodeDecodeError):
-            return None
+        event_id = (json_object_or_none(request) or {}).get("event_id")
         return f"square:{event_id}" if isinstance(event_id, str) and event_id else None
 
     def parse(self, request, operation, **kwargs):
@@ -90,18 +95,21 @@ class SquareAdapter(PosAdapter):
         order = obj.get("order")
         if not isinstance(order, dict) or not isinstance(order.get("id"), str):
             return []
+        order_id = text_field(order, "id", max_length=100)
+        location = text_field(order, "location_id", max_length=64, required=False)
         found = discount_codes(order)
         if order.get("state") == "CANCELED":
             return [
-                VoidRequest(transaction_id=order["id"], code=c, reason="order canceled")
-                for c in found
+                VoidRequest(transaction_id=order_id, code=c, reason="order canceled") for c in found
             ]
-        basket = _money(order.get("total_money")) + _money(order.get("total_discount_money"))
+        basket = _money(order.get("total_money"), "total_money") + _money(
+            order.get("total_discount_money"), "total_discount_money"
+        )
         return [
             RedeemRequest(
                 code=code,
-                store_id=str(order.get("location_id", "")),
-                transaction_id=order["id"],
+                store_id=location,
+                transaction_id=order_id,
                 basket_total=basket,
                 occurred_at=None,
             )

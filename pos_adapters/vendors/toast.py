@@ -33,9 +33,14 @@ DECLINE_STATUS = {
 class ToastAdapter(PosAdapter):
     name = "toast"
     routes = (Route("api/v1/pos/toast", "loyalty", "pos-toast"),)
+    fingerprint_headers = ("Toast-Transaction-Type", "Toast-Restaurant-External-ID")
 
     def idempotency_key(self, request):
-        return request.headers.get("Toast-Transaction-GUID") or None
+        # A GUID names one transaction of one type: an INQUIRE and the REDEEM that follows it
+        # with the same GUID are two calls, each replayed only to itself.
+        guid = request.headers.get("Toast-Transaction-GUID")
+        kind = request.headers.get("Toast-Transaction-Type", "")
+        return f"{kind}:{guid}" if guid else None
 
     def parse(self, request, operation, **kwargs):
         kind = request.headers.get("Toast-Transaction-Type", "")

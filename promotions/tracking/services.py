@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core import bounds
 from core.observability import TOUCHPOINTS
 from core.sql import prepared_cursor
 from promotions.models import Brand, Campaign, Placement, Touchpoint
@@ -90,13 +91,15 @@ def touch_row(brand_id: int, placements: dict, item) -> Touchpoint:
     at = parse_datetime(occurred) if isinstance(occurred, str) else None
     if at is None or at.tzinfo is None:
         raise ValueError("occurred_at must be an ISO 8601 time with an offset")
+    if at < bounds.EARLIEST_EVENT:
+        raise ValueError("occurred_at must be no earlier than 2000-01-01")
     if at > timezone.now() + timezone.timedelta(minutes=5):
         raise ValueError("occurred_at is in the future")
     customer_ref, click_id = item.get("customer_ref", ""), item.get("click_id", "")
-    if not isinstance(customer_ref, str) or len(customer_ref) > 128:
-        raise ValueError("customer_ref must be a string of at most 128 characters")
-    if not isinstance(click_id, str) or len(click_id) > 64:
-        raise ValueError("click_id must be a string of at most 64 characters")
+    if not isinstance(customer_ref, str) or len(customer_ref) > 128 or bounds.has_nul(customer_ref):
+        raise ValueError("customer_ref must be a string of at most 128 characters, without NUL")
+    if not isinstance(click_id, str) or len(click_id) > 64 or bounds.has_nul(click_id):
+        raise ValueError("click_id must be a string of at most 64 characters, without NUL")
     placement_id, campaign_id = placement
     return Touchpoint(
         brand_id=brand_id,
@@ -116,7 +119,7 @@ def touchpoints_ingest(brand_id: int, events: list) -> tuple[int, list[dict]]:
     placements = {
         token: (pid, cid)
         for token, pid, cid in Placement.objects.filter(
-            tracking_token__in=[t for t in tokens if isinstance(t, str)],
+            tracking_token__in=[t for t in tokens if isinstance(t, str) and not bounds.has_nul(t)],
             campaign__brand_id=brand_id,
         ).values_list("tracking_token", "id", "campaign_id")
     }

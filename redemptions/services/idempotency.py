@@ -28,8 +28,13 @@ class StoredResponse:
     replayed: bool = False
 
 
-def request_fingerprint(method: str, path: str, body: bytes) -> str:
-    return hashlib.sha256(b"%s %s\n%s" % (method.encode(), path.encode(), body)).hexdigest()
+def request_fingerprint(method: str, path: str, body: bytes, headers: tuple = ()) -> str:
+    """What makes two calls the same call: method, path, body, and the values of the headers
+    the vendor's protocol gives meaning to (``PosAdapter.fingerprint_headers``)."""
+    head = b"%s %s\n" % (method.encode(), path.encode())
+    for value in headers:
+        head += b"%s\n" % (value or "").encode()
+    return hashlib.sha256(head + body).hexdigest()
 
 
 def key_usable(key: str) -> bool:

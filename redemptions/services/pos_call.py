@@ -186,6 +186,7 @@ class Adapter(Protocol):
     """What this module needs of a vendor's adapter (``pos_adapters.base.PosAdapter``)."""
 
     name: str
+    fingerprint_headers: tuple[str, ...]
 
     def presented(self, request): ...
     def idempotency_key(self, request) -> str | None: ...
@@ -224,7 +225,12 @@ def pos_call_run(adapter: Adapter, request, operation: str, kwargs: dict) -> Sto
                 headers={"WWW-Authenticate": "Bearer"},
             )
         _verify(adapter, request, presented, call.integration)
-        fingerprint = request_fingerprint(request.method, request.path, request.body)
+        fingerprint = request_fingerprint(
+            request.method,
+            request.path,
+            request.body,
+            tuple(request.headers.get(name) for name in adapter.fingerprint_headers),
+        )
         replayed = idempotent_replay(call, fingerprint)
         if replayed is not None:
             return replayed

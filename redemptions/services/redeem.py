@@ -95,7 +95,9 @@ def redemption_record(
             outcome = _natural_key_replay(ctx, request)
             if outcome is None:
                 raise
-        if ctx.counters_dirty:
+        if ctx.counters_dirty and not outcome.replayed:
+            # Only a real new sale clears the guesses: a replayed one would let a till reset
+            # its own lockout between guesses by re-sending a past sale.
             failures_reset(failure_scopes(integration, ctx.store))
         if not outcome.replayed:
             publish.publish_coalesced_on_commit(

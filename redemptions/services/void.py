@@ -60,13 +60,19 @@ def redemption_void(integration: PosIntegration, request: VoidRequest) -> Outcom
 
 
 def _void_target(integration: PosIntegration, request: VoidRequest) -> Redemption | None:
+    """The redemption to void: only one this integration made, at a store it may still use.
+    Another till's sale, even of the same brand, is not found (a void gives the discount back:
+    the till that gave it is the one to take it back)."""
     qs = Redemption.objects.select_related("offer", "code", "store").filter(
-        brand_id=integration.brand_id
+        brand_id=integration.brand_id, integration_id=integration.id
     )
+    allowed = PosIntegration.stores.through.objects.filter(posintegration_id=integration.id)
+    if allowed.exists():
+        qs = qs.filter(store_id__in=allowed.values("store_id"))
     if request.redemption_id is not None:
         return qs.filter(id=request.redemption_id).first()
     if request.transaction_id:
-        qs = qs.filter(integration_id=integration.id, transaction_id=request.transaction_id)
+        qs = qs.filter(transaction_id=request.transaction_id)
         if request.code:
             qs = qs.filter(code__code=codes.normalise(request.code))
         return qs.order_by("-redeemed_at").first()

@@ -7,14 +7,22 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.db import DataError
 from django.db.models import Sum
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from promotions.models import Campaign, Code, Touchpoint
 from redemptions import rollups
 from redemptions.attribution import credit
 from redemptions.models import Attribution, DailyRollup, Redemption, RollupDirtySlice
-from tests.factories import CodeFactory, PlacementFactory, StoreFactory, pos_integration
+from tests.factories import (
+    CampaignFactory,
+    CodeFactory,
+    PlacementFactory,
+    StoreFactory,
+    pos_integration,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -174,6 +182,10 @@ def test_changes_mark_their_slice_and_the_refresh_takes_the_marks(loop, monkeypa
     marked = list(RollupDirtySlice.objects.values_list("campaign_id", "day"))
     assert marked == [(one.campaign_id, one.redeemed_at.date())]
     monkeypatch.setattr(rollups, "_slice_rebuild", mock.Mock(side_effect=RuntimeError("killed")))
+    assert rollups.rollups_refresh() == 0
+    assert RollupDirtySlice.objects.count() == 1  # a slice that fails keeps its mark
+    monkeypatch.undo()
+    monkeypatch.setattr(rollups.RollupWatermark, "save", mock.Mock(side_effect=RuntimeError("x")))
     with pytest.raises(RuntimeError):
         rollups.rollups_refresh()
     assert RollupDirtySlice.objects.count() == 1  # a refresh that dies leaves its marks
@@ -182,6 +194,29 @@ def test_changes_mark_their_slice_and_the_refresh_takes_the_marks(loop, monkeypa
     assert not RollupDirtySlice.objects.exists()
     after = sorted(DailyRollup.objects.values_list(*cells), key=repr)
     assert after == before
+
+
+def test_one_slice_that_cannot_be_rebuilt_stops_no_other(loop, monkeypatch, caplog):
+    """A refresh rebuilds every slice it can; the one that fails is logged and kept marked."""
+    campaigns = sorted({r.campaign_id for r in Redemption.objects.all()})
+    other = CampaignFactory(brand=loop["campaign"].brand)
+    day = timezone.now().date()
+    RollupDirtySlice.objects.bulk_create(
+        [RollupDirtySlice(campaign_id=c, day=day) for c in (*campaigns, other.id)]
+    )
+    real = rollups._slice_rebuild
+
+    def rebuild(campaign_id, day):
+        if campaign_id == other.id:
+            raise DataError("date too small")
+        real(campaign_id, day)
+
+    monkeypatch.setattr(rollups, "_slice_rebuild", rebuild)
+    rebuilt = rollups.rollups_refresh()
+
+    assert rebuilt == len(campaigns)
+    assert list(RollupDirtySlice.objects.values_list("campaign_id", flat=True)) == [other.id]
+    assert "roll-up of campaign" in caplog.text
 
 
 def test_a_void_removes_the_credit_and_the_report_follows(loop):
