@@ -16,6 +16,7 @@ STATUS = {
     "already_redeemed": 409,
     "already_voided": 409,
     "request_in_flight": 409,
+    "vendor_account_taken": 409,
     # understood, but the rules refuse it
     "unknown_store": 422,
     "expired": 422,

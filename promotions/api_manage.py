@@ -12,7 +12,7 @@ from core.exports import csv_response
 from core.problems import Problem
 from promotions import codes, services
 from promotions.models import Campaign, Code, CodeJob, Offer, Placement, Store
-from promotions.selectors import brand_ids_for
+from promotions.selectors import brand_filter, brand_ids_for, brand_of
 from promotions.serializers import (
     CampaignSerializer,
     CodeJobSerializer,
@@ -43,11 +43,10 @@ class BrandScopedViewSet(viewsets.ModelViewSet):
     """Every query filtered to the caller's brands: another brand's object is a plain 404."""
 
     permission_classes = [permissions.IsAuthenticated, IsBrandEditor]
-    brand_path = "brand"
 
     def get_queryset(self):
         ids = brand_ids_for(self.request.user)
-        return self.queryset.filter(**{f"{self.brand_path}__in": ids})
+        return self.queryset.filter(**brand_filter(self.queryset.model, ids))
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -56,9 +55,7 @@ class BrandScopedViewSet(viewsets.ModelViewSet):
         return context
 
     def brand_of(self, obj) -> int:
-        for part in self.brand_path.split("__"):
-            obj = getattr(obj, part)
-        return obj.id
+        return brand_of(obj)
 
     def perform_create(self, serializer):
         with transaction.atomic():
@@ -97,13 +94,11 @@ class CampaignViewSet(BrandScopedViewSet):
 class PlacementViewSet(BrandScopedViewSet):
     queryset = Placement.objects.select_related("campaign")
     serializer_class = PlacementSerializer
-    brand_path = "campaign__brand"
 
 
 class OfferViewSet(BrandScopedViewSet):
     queryset = Offer.objects.select_related("campaign").prefetch_related("stores")
     serializer_class = OfferSerializer
-    brand_path = "campaign__brand"
 
     @extend_schema(request=GenerateCodesSerializer, responses={202: CodeJobSerializer})
     @action(detail=True, methods=["post"], url_path="generate-codes")

@@ -6,6 +6,7 @@ Luhn mod 32 (which misses the transposition of ``0`` and ``Z``) it catches *ever
 substitution and *every* adjacent transposition, including one with the check symbol itself.
 """
 
+import re
 import secrets
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -77,3 +78,52 @@ def display(code: str, prefix_length: int = 0) -> str:
 
 def is_alphabet(text: str) -> bool:
     return all(c in _VALUE for c in text)
+
+
+# A run of letters and digits, words joined by single spaces or hyphens: where a code may hide
+# in a log line, typed in any case and grouped any way.
+_WORDS = re.compile(r"[0-9A-Za-z]+(?:[ -][0-9A-Za-z]+)*")
+_SEPARATOR = re.compile(r"[ -]")
+_MIN_MASKED = 12  # the shortest code: 11 random symbols and a check symbol would not be issued
+
+
+def mask_in_text(text: str) -> str:
+    """``text`` with every well-formed code, in any accepted form (any case, hyphens, spaces),
+    cut to its last four symbols: for log lines (``core.observability.mask``)."""
+    return _WORDS.sub(_mask_words, text)
+
+
+def _mask_words(match: re.Match) -> str:
+    if match.end() - match.start() < _MIN_MASKED:  # most runs: too short to hold a code
+        return match.group(0)
+    words = _SEPARATOR.split(match.group(0))
+    separators = _SEPARATOR.findall(match.group(0))
+    hidden = [False] * len(words)
+    for start in range(len(words)):
+        length = 0
+        for end in range(start, len(words)):
+            length += len(words[end])
+            if length > MAX_CODE_LENGTH:
+                break
+            if length >= _MIN_MASKED and is_valid(normalise("".join(words[start : end + 1]))):
+                for index in range(start, end + 1):
+                    hidden[index] = True
+    if not any(hidden):
+        return match.group(0)
+    out = []
+    for index, word in enumerate(words):
+        if hidden[index]:
+            # symbols of this hidden run still to come after this word
+            after = sum(len(w) for w in words[index + 1 : _run_end(hidden, index)])
+            keep = max(0, 4 - after)
+            word = "*" * max(0, len(word) - keep) + word[max(0, len(word) - keep) :]
+        out.append(word)
+        if index < len(separators):
+            out.append(separators[index])
+    return "".join(out)
+
+
+def _run_end(hidden: list[bool], index: int) -> int:
+    while index < len(hidden) and hidden[index]:
+        index += 1
+    return index

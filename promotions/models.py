@@ -2,7 +2,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -164,6 +164,9 @@ class Placement(models.Model):
         return f"{settings.PUBLIC_BASE_URL}/i/{self.tracking_token}.gif"
 
 
+MAX_CODE_TTL_HOURS = 24 * 366 * 5  # five years: every expiry it derives is a real date
+
+
 class Offer(models.Model):
     class Reward(models.TextChoices):
         PERCENT_OFF = "percent_off", "Percent off"
@@ -198,6 +201,7 @@ class Offer(models.Model):
     code_ttl_hours = models.PositiveIntegerField(
         null=True,
         blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CODE_TTL_HOURS)],
         help_text="How long a claimed code lives; empty = until the offer ends.",
     )
     total_cap = models.PositiveIntegerField(

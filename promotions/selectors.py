@@ -99,3 +99,17 @@ def customer_wallet(brand_id: int, customer_ref: str) -> QuerySet[Code]:
         .select_related("offer")
         .order_by("-issued_at", "-id")
     )
+
+
+def brand_filter(model, brand_ids) -> dict:
+    """Filter arguments for the rows of ``model`` that belong to one of ``brand_ids``: every
+    model says once how its rows reach their brand (``Model.brand_path``)."""
+    path = model.brand_path
+    return {f"{path}__in" if path else "id__in": brand_ids}
+
+
+def brand_of(obj) -> int:
+    """The id of the brand ``obj`` belongs to, along its model's ``brand_path``."""
+    for part in filter(None, type(obj).brand_path.split("__")):
+        obj = getattr(obj, part)
+    return obj.id

@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
 from promotions import codes
-from promotions.models import Campaign, CodeJob, Offer, Placement, Store
-from promotions.selectors import code_effective_status
+from promotions.models import MAX_CODE_TTL_HOURS, Campaign, CodeJob, Offer, Placement, Store
+from promotions.selectors import brand_filter, code_effective_status
 
 
 class StrictFieldsMixin:
@@ -19,13 +19,9 @@ class StrictFieldsMixin:
 class BrandScopedRelated(serializers.PrimaryKeyRelatedField):
     """A related-object id limited to the caller's brands: another brand's id does not exist."""
 
-    def __init__(self, brand_path: str, **kwargs):
-        self.brand_path = brand_path
-        super().__init__(**kwargs)
-
     def get_queryset(self):
-        brand_ids = self.context["brand_ids"]
-        return self.queryset.model.objects.filter(**{f"{self.brand_path}__in": brand_ids})
+        model = self.queryset.model
+        return model.objects.filter(**brand_filter(model, self.context["brand_ids"]))
 
 
 class BrandField(serializers.PrimaryKeyRelatedField):
@@ -114,7 +110,7 @@ class CampaignSerializer(BrandOwnedSerializer):
 
 
 class PlacementSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    campaign = BrandScopedRelated("brand", queryset=Campaign.objects.all())
+    campaign = BrandScopedRelated(queryset=Campaign.objects.all())
     tracking_url = serializers.CharField(read_only=True)
     pixel_url = serializers.CharField(read_only=True)
 
@@ -139,8 +135,8 @@ class PlacementSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class OfferSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    campaign = BrandScopedRelated("brand", queryset=Campaign.objects.all())
-    stores = BrandScopedRelated("brand", queryset=Store.objects.all(), many=True, required=False)
+    campaign = BrandScopedRelated(queryset=Campaign.objects.all())
+    stores = BrandScopedRelated(queryset=Store.objects.all(), many=True, required=False)
     issued_count = serializers.IntegerField(read_only=True)
     remaining = serializers.IntegerField(read_only=True, allow_null=True)
 
@@ -175,7 +171,7 @@ class OfferSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "min_basket": {"min_value": 0},
             "total_cap": {"min_value": 1},
             "per_customer_cap": {"min_value": 1},
-            "code_ttl_hours": {"min_value": 1},
+            "code_ttl_hours": {"min_value": 1, "max_value": MAX_CODE_TTL_HOURS},
             "code_length": {"min_value": 8, "max_value": 24},
         }
 

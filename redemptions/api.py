@@ -1,7 +1,7 @@
 """Marketers' API for the redemption side: POS integrations and campaign reports."""
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import DomainError
 from core.exports import csv_response
 from core.problems import Problem
 from promotions.api_manage import BrandScopedViewSet
@@ -21,7 +22,7 @@ from redemptions.models import PosIntegration
 
 
 class PosIntegrationSerializer(BrandOwnedSerializer):
-    stores = BrandScopedRelated("brand", queryset=Store.objects.all(), many=True, required=False)
+    stores = BrandScopedRelated(queryset=Store.objects.all(), many=True, required=False)
     key_prefixes = serializers.SerializerMethodField()
 
     class Meta:
@@ -39,6 +40,7 @@ class PosIntegrationSerializer(BrandOwnedSerializer):
             "created_at",
         ]
         read_only_fields = ["created_at"]
+        validators = []  # the vendor account's uniqueness is a 409, checked in validate()
 
     def get_key_prefixes(self, integration) -> list[str]:
         return [c.key_prefix for c in integration.credentials.all() if c.revoked_at is None]
@@ -49,7 +51,23 @@ class PosIntegrationSerializer(BrandOwnedSerializer):
         brand_id = brand_id or (self.instance and self.instance.brand_id)
         if any(store.brand_id != brand_id for store in attrs.get("stores", [])):
             raise serializers.ValidationError({"stores": ["Store of another brand."]})
+        account = attrs.get("external_account_id")
+        adapter = attrs.get("adapter") or (self.instance and self.instance.adapter)
+        if account:
+            taken = PosIntegration.objects.filter(adapter=adapter, external_account_id=account)
+            if self.instance is not None:
+                taken = taken.exclude(id=self.instance.id)
+            if taken.exists():
+                raise vendor_account_taken()
         return attrs
+
+
+def vendor_account_taken() -> DomainError:
+    return DomainError(
+        "vendor_account_taken",
+        "Another POS integration already holds this vendor account id.",
+        field="external_account_id",
+    )
 
 
 class PosIntegrationViewSet(BrandScopedViewSet):
@@ -59,9 +77,12 @@ class PosIntegrationViewSet(BrandScopedViewSet):
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            self.perform_create(serializer)
-            issued = services.pos_credential_issue(serializer.instance)
+        try:
+            with transaction.atomic():
+                self.perform_create(serializer)
+                issued = services.pos_credential_issue(serializer.instance)
+        except IntegrityError:  # the same account id, created at the same moment elsewhere
+            raise vendor_account_taken() from None
         body = self.get_serializer(PosIntegration.objects.get(id=serializer.instance.id)).data
         return Response(
             {**body, "api_key": issued.api_key, "signing_secret": issued.signing_secret}, status=201

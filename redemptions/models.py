@@ -50,6 +50,17 @@ class PosIntegration(models.Model):
         verbose_name = "POS integration"
         verbose_name_plural = "POS integrations"
         ordering = ["name", "id"]
+        constraints = [
+            # Vendor webhooks are routed by the vendor's account id alone: one integration per
+            # account id across all brands, or a brand could take another's traffic.
+            models.UniqueConstraint(
+                fields=["adapter", "external_account_id"],
+                condition=~Q(external_account_id=""),
+                name="pos_integration_one_per_vendor_account",
+                violation_error_message="Another POS integration already holds this vendor "
+                "account id.",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.adapter})"

@@ -3,13 +3,7 @@
 from django.contrib import admin
 
 from promotions.models import Brand
-from promotions.selectors import brand_ids_for
-
-
-def brand_filter(model, brand_ids) -> dict:
-    """Filter arguments for the rows of ``model`` owned by one of ``brand_ids``."""
-    path = model.brand_path
-    return {f"{path}__in" if path else "id__in": brand_ids}
+from promotions.selectors import brand_filter, brand_ids_for, brand_of
 
 
 class BrandScopedAdmin(admin.ModelAdmin):
@@ -49,9 +43,7 @@ class BrandScopedAdmin(admin.ModelAdmin):
         return request.user.is_superuser or bool(self._brand_ids(request, editable=True))
 
     def _brand_of(self, obj):
-        for part in filter(None, self.model.brand_path.split("__")):
-            obj = getattr(obj, part)
-        return obj.id
+        return brand_of(obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)

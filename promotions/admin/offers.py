@@ -83,8 +83,11 @@ class OfferAdmin(BrandScopedAdmin):
 
     @admin.action(description="Generate codes for the selected offer")
     def generate_codes(self, request, queryset):
-        offer = queryset.first()
-        return HttpResponseRedirect(reverse("admin:promotions_offer_generate", args=[offer.pk]))
+        offers = list(queryset[:2])
+        if len(offers) != 1:
+            messages.error(request, "Select exactly one offer to generate codes for.")
+            return None
+        return HttpResponseRedirect(reverse("admin:promotions_offer_generate", args=[offers[0].pk]))
 
     def generate_view(self, request, offer_id):
         offer = get_object_or_404(self.get_queryset(request), pk=offer_id)

@@ -40,5 +40,15 @@ class BrandAdmin(BrandScopedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(BrandScopedAdmin):
+    """A brand admin gives roles to people already in one of their brands; adding someone new
+    to the platform is a superuser's job, so no marketer ever sees the platform's user list."""
+
     list_display = ["user", "brand", "role"]
     list_filter = ["role"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "user" and not request.user.is_superuser:
+            colleagues = Membership.objects.filter(brand_id__in=self._brand_ids(request))
+            field.queryset = field.queryset.filter(id__in=colleagues.values("user_id"))
+        return field

@@ -136,3 +136,18 @@ def test_malformed_toast_body(toast, store, brand):
 
     assert response.status_code == 400
     assert response.json()["transactionStatus"] == "ERROR_INVALID_INPUT_PROPERTIES"
+
+
+def test_a_redeem_with_the_guid_of_an_inquire_redeems(toast, offer):
+    """A GUID names one transaction of one type: the INQUIRE's stored answer is not replayed
+    to a REDEEM that reuses its GUID (which would leave the code unspent)."""
+    code = CodeFactory(offer=offer)
+
+    inquire = toast("LOYALTY_INQUIRE", "inquire", "g-same", code=code.code)
+    redeem = toast("LOYALTY_REDEEM", "redeem", "g-same", code=code.code, offer_id=offer.id)
+
+    assert inquire.status_code == redeem.status_code == 200
+    assert "Idempotent-Replayed" not in redeem
+    assert Redemption.objects.filter(code=code).count() == 1
+    code.refresh_from_db()
+    assert code.status == "redeemed"
