@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from core.errors import status_for
+
 
 @dataclass(frozen=True)
 class ValidateRequest:
@@ -33,24 +35,6 @@ class VoidRequest:
 
 CanonicalRequest = ValidateRequest | RedeemRequest | VoidRequest
 
-# Stable decline codes and the HTTP status the generic REST API answers them with.
-DECLINE_STATUS = {
-    "unknown_code": 404,
-    "unknown_store": 422,
-    "already_redeemed": 409,
-    "expired": 422,
-    "not_started": 422,
-    "offer_inactive": 422,
-    "code_revoked": 422,
-    "store_not_eligible": 422,
-    "cap_reached": 422,
-    "min_basket_not_met": 422,
-    "too_many_failures": 429,
-    "redemption_not_found": 404,
-    "already_voided": 409,
-    "void_window_passed": 422,
-}
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -73,4 +57,4 @@ class Outcome:
     def http_status(self) -> int:
         if self.accepted:
             return 200
-        return DECLINE_STATUS.get(self.decline_code, 422)
+        return status_for(self.decline_code)
