@@ -27,7 +27,7 @@ e2e-deps:
 	bash .ci/e2e-deps
 
 run: install
-	bash bin/run
+	$(PY) bin/run
 
 lint: install
 	$(PY) -m ruff check .

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import environ
 
+from config.env_check import exit_if_misconfigured
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 env.smart_cast = False
+exit_if_misconfigured()  # a bad variable is one line on stderr, not a traceback
 
 
 def _secret(name: str, default: str | None = None) -> str | None:
