@@ -3,6 +3,7 @@ from django.contrib.staticfiles import finders
 from django.http import FileResponse
 from django.urls import include, path
 from django.utils.cache import patch_cache_control
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
@@ -18,6 +19,7 @@ def favicon(request):
 
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
+    path("", RedirectView.as_view(url="/admin/"), name="home"),  # the marketer's way in
     path("admin/", admin.site.urls),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),

@@ -84,6 +84,7 @@ def is_alphabet(text: str) -> bool:
 # in a log line, typed in any case and grouped any way.
 _WORDS = re.compile(r"[0-9A-Za-z]+(?:[ -][0-9A-Za-z]+)*")
 _SEPARATOR = re.compile(r"[ -]")
+_UUID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 _MIN_MASKED = 12  # the shortest code: 11 random symbols and a check symbol would not be issued
 
 
@@ -96,6 +97,8 @@ def mask_in_text(text: str) -> str:
 def _mask_words(match: re.Match) -> str:
     if match.end() - match.start() < _MIN_MASKED:  # most runs: too short to hold a code
         return match.group(0)
+    if _UUID.fullmatch(match.group(0)):  # request and task ids
+        return match.group(0)
     words = _SEPARATOR.split(match.group(0))
     separators = _SEPARATOR.findall(match.group(0))
     hidden = [False] * len(words)
@@ -105,7 +108,12 @@ def _mask_words(match: re.Match) -> str:
             length += len(words[end])
             if length > MAX_CODE_LENGTH:
                 break
-            if length >= _MIN_MASKED and is_valid(normalise("".join(words[start : end + 1]))):
+            span = "".join(words[start : end + 1])
+            # Words of a sentence rarely pass the check symbol, but one in 32 spans would: a
+            # span of several words must hold a digit, as 99% of codes do, to count.
+            if length < _MIN_MASKED or (end > start and not any(c.isdigit() for c in span)):
+                continue
+            if is_valid(normalise(span)):
                 for index in range(start, end + 1):
                     hidden[index] = True
     if not any(hidden):

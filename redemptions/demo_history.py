@@ -113,6 +113,7 @@ def history_summary(campaign: Campaign) -> dict:
         "impressions": touches.get(Touchpoint.Kind.IMPRESSION, 0),
         "clicks": touches.get(Touchpoint.Kind.CLICK, 0),
         "claims": Code.objects.filter(offer__campaign=campaign).count(),
+        "claimed_through_ads": touches.get(Touchpoint.Kind.CLAIM, 0),
         "redemptions": redemptions.filter(status=Redemption.Status.REDEEMED).count(),
         "voids": redemptions.filter(status=Redemption.Status.VOIDED).count(),
     }

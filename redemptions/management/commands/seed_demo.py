@@ -49,7 +49,7 @@ class Command(BaseCommand):
         self.stdout.write(walkthrough(seeded, settings.PUBLIC_BASE_URL))
 
 
-WALKTHROUGH = """
+WALKTHROUGH = r"""
 Demo loaded: {history}.
   Admin:      {base}/admin/   user '{user}'  password '{password}'
               the campaign dashboard: {base}/admin/promotions/campaign/{campaign_id}/dashboard/
@@ -72,7 +72,7 @@ call "$B/api/v1/offers?lat=37.79&lng=-122.40" -H "X-App-Key: $APP" | jq '.result
 call -X POST $B/api/v1/offers/{offer_id}/claim -H "X-App-Key: $APP" -H 'Content-Type: application/json' \
   -d '{{"customer_ref": "shopper-'$RUN'", "click_id": "click-'$RUN'"}}' > claim.json
 jq . claim.json; CODE=$(jq -er .code claim.json)
-call $B/api/v1/codes/$CODE.png -H "X-App-Key: $APP" -o code.png && echo "code.png: the QR to show at the till"
+call $B/api/v1/codes/$CODE.png -H "X-App-Key: $APP" -o code.png   # the QR (or Code 128) for the till
 # 3. the till validates, redeems, retries (same Idempotency-Key: same answer), voids, redeems again
 call -X POST $B/api/v1/pos/generic/validate -H "Authorization: Bearer $POS" -H 'Content-Type: application/json' \
   -d '{{"code": "'$CODE'", "store_id": "{store}", "basket_total": "12.50"}}' | jq
@@ -86,7 +86,7 @@ call -X POST $B/api/v1/pos/generic/redemptions/$(jq -er .redemption_id redemptio
 call -X POST $B/api/v1/pos/generic/redemptions -H "Authorization: Bearer $POS" -H 'Content-Type: application/json' \
   -d '{{"code": "'$CODE'", "store_id": "{store}", "transaction_id": "T-'$RUN'-2", "basket_total": "14.00"}}' | jq
 # 4. the marketer's report: the redemption credited to the placement whose ad was clicked
-sleep {report_wait}; call "$B/api/v1/manage/campaigns/{campaign_id}/report?group_by=placement" -H "Authorization: Token $TOKEN" | jq
+{report_wait}call "$B/api/v1/manage/campaigns/{campaign_id}/report?group_by=placement" -H "Authorization: Token $TOKEN" | jq
 WALK
 """
 
@@ -104,9 +104,11 @@ def walkthrough(seeded: dict, base: str) -> str:
         store=seeded["store_external_ids"][0],
         campaign_id=seeded["campaign_id"],
         history=_told(seeded.get("history")),
-        report_wait=12
-        if settings.CELERY_BROKER_URL and not settings.CELERY_TASK_ALWAYS_EAGER
-        else 0,
+        report_wait=(
+            "sleep 12  # the roll-ups refresh every 10 s\n"
+            if settings.CELERY_BROKER_URL and not settings.CELERY_TASK_ALWAYS_EAGER
+            else ""
+        ),
     )
 
 
@@ -115,6 +117,7 @@ def _told(history: dict | None) -> str:
         return "the brand, no history"
     return (
         f"{history['impressions']:,} impressions, {history['clicks']:,} clicks, "
-        f"{history['claims']:,} codes claimed, {history['redemptions']:,} redemptions "
+        f"{history['claims']:,} codes claimed ({history['claimed_through_ads']:,} through an ad), "
+        f"{history['redemptions']:,} redemptions "
         f"and {history['voids']:,} voids over {DAYS} days"
     )
