@@ -6,6 +6,7 @@ from django.utils.cache import patch_cache_control
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
+from promotions.admin import sign_in
 
 
 def favicon(request):
@@ -18,6 +19,7 @@ def favicon(request):
 
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
+    path("admin/two-factor/", include(sign_in)),  # before the admin's catch-all
     path("admin/", admin.site.urls),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
