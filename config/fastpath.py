@@ -67,6 +67,10 @@ MIDDLEWARE_HANDLED = {
     "django.contrib.auth.middleware.AuthenticationMiddleware": "inert: the views never read "
     "request.user",
     "django.contrib.messages.middleware.MessageMiddleware": "inert: the views add no messages",
+    "django_otp.middleware.OTPMiddleware": "inert: wraps request.user, which the views never read",
+    "promotions.admin.sign_in.TwoFactorMiddleware": "inert: acts on admin views only",
+    "axes.middleware.AxesMiddleware": "inert: acts only on a request a login attempt marked "
+    "locked out; the views never authenticate through django.contrib.auth",
 }
 
 

@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "promotions",
     "redemptions",
     "pos_adapters",
@@ -59,8 +62,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "promotions.admin.sign_in.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -227,6 +233,40 @@ SIGNATURE_TOLERANCE_SECONDS = env.int("SIGNATURE_TOLERANCE_SECONDS", default=300
 POS_FAILURE_THRESHOLD_STORE = env.int("POS_FAILURE_THRESHOLD_STORE", default=10)
 POS_FAILURE_THRESHOLD_INTEGRATION = env.int("POS_FAILURE_THRESHOLD_INTEGRATION", default=30)
 POS_FAILURE_COOLDOWN = timedelta(seconds=env.int("POS_FAILURE_COOLDOWN_SECONDS", default=300))
+
+# --- Sign-in and API protection (docs/operations.md) ---------------------------------------
+# Admin logins lock after AXES_FAILURE_LIMIT failures per (username, address) and per address,
+# for the cool-down. The address is the connection's unless AXES_CLIENT_IP_HEADER names the
+# header a trusted proxy sets (core/client_ip.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # tries while locked do not extend it
+AXES_LOCKOUT_CALLABLE = "promotions.admin.sign_in.locked_out"
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+AXES_CLIENT_IP_HEADER = env.str("AXES_CLIENT_IP_HEADER", default="")
+AXES_TRUSTED_PROXY_COUNT = env.int("AXES_TRUSTED_PROXY_COUNT", default=1)
+OTP_TOTP_ISSUER = "Trackable promotions"
+# Throttles count in the default cache, which every web process must share: Redis when
+# CACHE_URL (or REDIS_URL) is set, this process's memory in the zero-configuration demo.
+CACHE_URL = env.str("CACHE_URL", default=env.str("REDIS_URL", default=""))
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "manage": env.str("THROTTLE_MANAGE_RATE", default="1200/min"),
+    "ingest": env.str("THROTTLE_INGEST_RATE", default="600/min"),
+}
 
 METRICS_TOKEN = _secret("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
+from promotions.admin import sign_in
 
 
 def favicon(request):
@@ -20,6 +21,7 @@ def favicon(request):
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("", RedirectView.as_view(url="/admin/"), name="home"),  # the marketer's way in
+    path("admin/two-factor/", include(sign_in)),  # before the admin's catch-all
     path("admin/", admin.site.urls),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),

@@ -116,7 +116,8 @@ def from_drf(exc: Exception) -> Problem | None:
     if isinstance(exc, exceptions.UnsupportedMediaType):
         return Problem(415, "unsupported_media_type", str(exc.detail))
     if isinstance(exc, exceptions.Throttled):
-        return Problem(429, "throttled", str(exc.detail))
+        headers = {"Retry-After": str(exc.wait)} if exc.wait is not None else None
+        return Problem(429, "throttled", str(exc.detail), headers=headers)
     if isinstance(exc, exceptions.APIException):
         return Problem(exc.status_code, exc.default_code, str(exc.detail))
     return None

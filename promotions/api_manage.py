@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from core.exports import csv_response
 from core.problems import Problem
+from core.throttling import ManageThrottle
 from promotions import codes, services
 from promotions.models import Campaign, Code, CodeJob, Offer, Placement, Store
 from promotions.selectors import brand_filter, brand_ids_for, brand_of
@@ -43,6 +44,7 @@ class BrandScopedViewSet(viewsets.ModelViewSet):
     """Every query filtered to the caller's brands: another brand's object is a plain 404."""
 
     permission_classes = [permissions.IsAuthenticated, IsBrandEditor]
+    throttle_classes = [ManageThrottle]
 
     def get_queryset(self):
         ids = brand_ids_for(self.request.user)
@@ -177,6 +179,7 @@ def codes_csv_rows(offer: Offer):
 class CodeJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = CodeJobSerializer
     queryset = CodeJob.objects.all()
+    throttle_classes = [ManageThrottle]
 
     def get_queryset(self):
         return self.queryset.filter(brand_id__in=brand_ids_for(self.request.user))

@@ -31,6 +31,10 @@ class Brand(models.Model):
     ingest_key_hash = models.CharField(
         max_length=64, unique=True, null=True, blank=True, editable=False
     )
+    require_two_factor = models.BooleanField(
+        default=False,
+        help_text="Members use the admin only after confirming a one-time code from their phone.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="brands"
     )

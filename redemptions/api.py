@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from core.errors import DomainError
 from core.exports import csv_response
 from core.problems import Problem
+from core.throttling import ManageThrottle
 from promotions.api_manage import BrandScopedViewSet
 from promotions.models import Campaign, Store
 from promotions.selectors import brand_ids_for
@@ -117,6 +118,8 @@ class PosIntegrationViewSet(BrandScopedViewSet):
 
 
 class CampaignReportView(APIView):
+    throttle_classes = [ManageThrottle]
+
     @extend_schema(
         operation_id="campaign_report",
         parameters=[OpenApiParameter("group_by", str, enum=list(reports.GROUPS))],

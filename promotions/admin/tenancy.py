@@ -12,7 +12,7 @@ from promotions.models import (
 
 @admin.register(Brand)
 class BrandAdmin(BrandScopedAdmin):
-    list_display = ["name", "slug", "currency", "timezone"]
+    list_display = ["name", "slug", "currency", "timezone", "require_two_factor"]
     readonly_fields = ["app_key"]
     search_fields = ["name", "slug"]
 

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from core.observability import TOUCHPOINTS
 from core.problems import Problem, problem_response
+from core.throttling import IngestThrottle
 from promotions.models import Touchpoint
 from promotions.tracking import services
 from promotions.tracking.auth import IngestKeyAuthentication
@@ -103,6 +104,7 @@ def track_impression(request, token: str):
 
 class TouchpointBatchView(APIView):
     authentication_classes = [IngestKeyAuthentication]
+    throttle_classes = [IngestThrottle]
 
     @extend_schema(
         operation_id="touchpoints_batch",

@@ -1,6 +1,7 @@
 // The marketer's admin in a real browser: Playwright (core) driving Debian's Chromium.
-// Usage: node admin.mjs build|dashboard   (config from env: BASE_URL, USERNAME, PASSWORD, ...)
+// Usage: node admin.mjs build|dashboard|demo|two-factor   (config from env: BASE_URL, USERNAME, PASSWORD, ...)
 import { chromium } from "playwright-core";
+import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 
 const base = process.env.BASE_URL;
@@ -20,6 +21,18 @@ async function login() {
   await page.fill("#id_username", process.env.USERNAME);
   await page.fill("#id_password", process.env.PASSWORD);
   await Promise.all([page.waitForNavigation(), page.click("input[type=submit]")]);
+}
+
+// The code an authenticator app shows for a base32 key (RFC 6238: SHA-1, 30 s, 6 digits).
+function totp(secret, secondsAhead = 0) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const bits = [...secret.replace(/=+$/, "")].map((c) => alphabet.indexOf(c).toString(2).padStart(5, "0")).join("");
+  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor((Date.now() / 1000 + secondsAhead) / 30)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const code = (mac.readUInt32BE(mac[mac.length - 1] & 0xf) & 0x7fffffff) % 1_000_000;
+  return String(code).padStart(6, "0");
 }
 
 async function save() {
@@ -116,6 +129,24 @@ try {
       }));
     result.kpis = Object.fromEntries(await page.$$eval(".kpi strong", (nodes) => nodes.map((n) => [n.id, n.textContent.trim()])));
     await page.screenshot({ path: `${artifacts}/demo-dashboard.png`, fullPage: false });
+  } else if (process.argv[2] === "two-factor") {
+    // Turned on from the user links; the next login then asks for the code.
+    await Promise.all([page.waitForNavigation(), page.click("#user-tools a:text-is('Two-factor')")]);
+    result.qr_loaded = await page.locator("#two-factor-qr").evaluate((img) => img.complete && img.naturalWidth > 100);
+    const secret = (await page.locator("code.secret").textContent()).trim();
+    await page.screenshot({ path: `${artifacts}/two-factor-setup.png`, fullPage: true });
+    await page.fill("#id_code", totp(secret));
+    await Promise.all([page.waitForNavigation(), page.click("#two-factor-setup input[type=submit]")]);
+    result.after_setup = new URL(page.url()).pathname;
+    result.message = await page.locator(".messagelist").textContent();
+    await Promise.all([page.waitForNavigation(), page.click("#logout-form button[type=submit]")]);
+    await login();
+    result.asked_at = new URL(page.url()).pathname + new URL(page.url()).search;
+    await page.screenshot({ path: `${artifacts}/two-factor-verify.png`, fullPage: true });
+    await page.fill("#id_code", totp(secret, 30));  // the enrolment's code is spent: the next one
+    await Promise.all([page.waitForNavigation(), page.click("#two-factor-verify input[type=submit]")]);
+    result.after_verify = new URL(page.url()).pathname;
+    result.index_title = await page.locator("h1").first().textContent();
   } else {
     await page.goto(`${base}/admin/promotions/campaign/${process.env.CAMPAIGN_ID}/dashboard/`);
     await page.waitForSelector("body[data-charts-ready=true]");

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from promotions.models import Code, Membership, Offer, Placement
@@ -146,3 +147,17 @@ def test_the_seeded_demo_is_worth_a_screenshot(live_server, capsys):
     docs = HERE.parent.parent / "docs" / "img"
     if docs.exists():  # the README's first screen shows exactly this
         shutil.copy(ARTIFACTS / "demo-dashboard.png", docs / "dashboard.png")
+
+
+def test_a_marketer_turns_on_two_factor_and_the_next_login_asks_for_the_code(live_server):
+    user = get_user_model().objects.create_user("tomas", password="correct-horse-9", is_staff=True)
+    Membership.objects.create(user=user, brand=BrandFactory(), role=Membership.Role.ANALYST)
+    login = {"BASE_URL": live_server.url, "USERNAME": "tomas", "PASSWORD": "correct-horse-9"}
+
+    shown = browser("two-factor", **login)
+
+    assert shown["qr_loaded"]
+    assert shown["after_setup"] == "/admin/" and "Two-factor sign-in is on" in shown["message"]
+    assert shown["asked_at"] == "/admin/two-factor/?next=%2Fadmin%2F"
+    assert shown["after_verify"] == "/admin/"
+    assert TOTPDevice.objects.get(user=user).confirmed

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('promotions', '0001_initial'),
+        ('promotions', '0002_brand_require_two_factor'),
     ]
 
     operations = [
