@@ -7,8 +7,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/promotions
+# This checkout's own test database and broker keys, so that two checkouts on one machine never
+# share them: promotions_ and the first 8 hex digits of the sha1 of this directory's path.
+CHECKOUT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+TEST_NAME := promotions_$(shell printf '%s' '$(CHECKOUT)' | { sha1sum 2>/dev/null || shasum; } | cut -c1-8)
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/$(TEST_NAME)
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+TEST_BROKER_KEY_PREFIX ?= $(TEST_NAME):
 
 .PHONY: install run test lint bench services e2e-deps
 
@@ -35,7 +40,8 @@ lint: install
 	$(PY) manage.py makemigrations --check --dry-run
 
 test: install services e2e-deps lint
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) CELERY_TASK_ALWAYS_EAGER=true DATABASE_POOL_MAX=80 \
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		CELERY_BROKER_KEY_PREFIX=$(TEST_BROKER_KEY_PREFIX) CELERY_TASK_ALWAYS_EAGER=true DATABASE_POOL_MAX=80 \
 		$(PY) -m pytest --create-db -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: install services

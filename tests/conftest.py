@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -6,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
@@ -139,6 +141,16 @@ class Worker:
                 self.kill()
 
 
+def empty_broker(client) -> None:
+    """Delete this suite's broker keys: those under its key prefix (CELERY_BROKER_KEY_PREFIX),
+    never another checkout's or app's in the same Redis database."""
+    prefix = getattr(client, "global_keyprefix", "")
+    raw = redis.Redis(connection_pool=client.connection_pool)  # kombu's client prefixes DEL too
+    keys = list(raw.scan_iter(match=re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"))
+    if keys:
+        raw.delete(*keys)
+
+
 @pytest.fixture
 def broker(transactional_db):
     """Publish to the real Redis broker (not in-process) for the duration of the test."""
@@ -146,7 +158,7 @@ def broker(transactional_db):
         pytest.skip("no CELERY_BROKER_URL")
     celery_app.conf.task_always_eager = False
     with celery_app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()
+        empty_broker(conn.default_channel.client)
     forget_pending()  # a coalesced run of an earlier test went with the flushed queue
     yield celery_app
     celery_app.conf.task_always_eager = True
