@@ -34,7 +34,7 @@ def test_live_and_ready(client_api):
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
 def test_ready_fails_while_redis_is_stopped_for_real(client_api):
-    redis = RedisServer(6393).start()
+    redis = RedisServer().start()
     use_broker(redis.url)
     celery_app.conf.task_always_eager = False
     try:
