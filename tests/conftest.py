@@ -1,15 +1,20 @@
+import contextlib
 import os
+import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import redis
 from django.conf import settings
+from django.db import connections
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
@@ -255,6 +260,128 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+def _postgres_bindir() -> Path | None:
+    """Where initdb, pg_ctl and postgres are: pg_config's answer, else the newest Debian one."""
+    try:
+        found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        found = ""
+    candidates = [Path(found.strip())] if found.strip() else []
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    return next((d for d in candidates if (d / "initdb").exists()), None)
+
+
+def close_database_pools() -> None:
+    """Close each connection, then its pool: the next query connects afresh, to wherever the
+    settings say then (closing in the other order left a new pool, made by ``close()``)."""
+    for connection in connections.all():
+        connection.close()
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
+
+
+class PostgresCluster:
+    """A PostgreSQL of the test's own (initdb into a temporary directory, a free port), so it can
+    be stopped for real while the machine's shared server, and anyone else's tests on it, carry
+    on. initdb and postgres refuse to run as root: as root, they run as the postgres user."""
+
+    def __init__(self):
+        self.bindir = _postgres_bindir()
+        if self.bindir is None:
+            raise RuntimeError("no initdb: the outage tests need PostgreSQL's server binaries")
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="promotions-pg-"))
+        self.user = None
+        if os.geteuid() == 0:
+            self.user = "postgres"
+            account = pwd.getpwnam(self.user)
+            os.chown(self.dir, account.pw_uid, account.pw_gid)
+        self.data = self.dir / "data"
+        self.log = self.dir / "postgres.log"
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/promotions"
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(self.bindir / program), *args]
+        if self.user:
+            command = ["runuser", "-u", self.user, "--", *command]
+        done = subprocess.run(command, cwd=self.dir, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            log = self.log.read_text()[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{program} {' '.join(args)}: {done.stdout}{done.stderr}{log}")
+
+    def create(self):
+        """initdb, start, and a database named as in ``url`` with the project's migrations."""
+        self._run(
+            "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+            "--locale=C", "--no-sync",
+        )  # fmt: skip
+        self.start()
+        self._run(
+            "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "promotions"
+        )
+        env = {**os.environ, "DATABASE_URL": self.url, "DATABASE_POOL": "false"}
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=ROOT, env=env, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        return self
+
+    def start(self):
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast"):
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def ready(self) -> bool:
+        command = [str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        return subprocess.run(command).returncode == 0
+
+    def destroy(self):
+        """Stop it whatever its state (killing its postmaster if need be) and delete its files."""
+        pidfile = self.data / "postmaster.pid"
+        if pidfile.exists():
+            try:
+                self.stop("immediate")
+            except RuntimeError:
+                with contextlib.suppress(ValueError, OSError):
+                    os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def default_database_at(cluster: PostgresCluster):
+    """Point this process's default database connection (and its pool) at ``cluster``."""
+    settings_dict = connections["default"].settings_dict
+    saved = {key: settings_dict[key] for key in ("HOST", "PORT", "NAME", "USER", "PASSWORD")}
+    close_database_pools()
+    settings_dict.update(
+        HOST="127.0.0.1", PORT=cluster.port, NAME="promotions", USER="postgres", PASSWORD=""
+    )
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT inet_server_port()")
+            assert cursor.fetchone()[0] == cluster.port, "the test's queries went elsewhere"
+        yield
+    finally:
+        close_database_pools()
+        settings_dict.update(saved)
+
+
+@pytest.fixture
+def own_postgres(transactional_db):
+    """A PostgreSQL cluster of the test's own that this process's database connection uses for
+    the duration of the test: the test may stop it; it is stopped and deleted after."""
+    cluster = PostgresCluster()
+    try:
+        cluster.create()
+        with default_database_at(cluster):
+            yield cluster
+    finally:
+        cluster.destroy()
 
 
 def wait_until(predicate, timeout=30.0, interval=0.1):
