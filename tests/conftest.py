@@ -24,6 +24,26 @@ from tests.factories import BrandFactory, CampaignFactory, OfferFactory, StoreFa
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_running: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def _markers_of_the_running_test(request):
+    _running["markers"] = {marker.name for marker in request.node.iter_markers()}
+    yield
+    _running.clear()
+
+
+def needs_marker(*names: str) -> None:
+    """A test that starts a real worker or a service of its own must carry one of ``names``:
+    the fast tier (``make test-fast``, tests in parallel) leaves such tests out."""
+    markers = _running.get("markers")
+    if markers is not None and not markers & set(names):
+        raise RuntimeError(
+            f"this test starts a real worker or service: mark it {' or '.join(names)}"
+        )
+
+
 @pytest.fixture
 def client_api():
     return APIClient()
@@ -86,6 +106,7 @@ class Worker:
         self.log = ROOT / "test-artifacts" / f"worker-{os.getpid()}-{time.time_ns()}.log"
 
     def start(self):
+        needs_marker("broker")
         self.log.parent.mkdir(exist_ok=True)
         env = {
             **os.environ,
@@ -160,6 +181,7 @@ def empty_broker(client) -> None:
 @pytest.fixture
 def broker(transactional_db):
     """Publish to the real Redis broker (not in-process) for the duration of the test."""
+    needs_marker("broker")
     if not settings.CELERY_BROKER_URL:
         pytest.skip("no CELERY_BROKER_URL")
     celery_app.conf.task_always_eager = False
@@ -222,6 +244,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self):
+        needs_marker("broker", "outage")
         first = self.process is None
         for _ in range(3):
             self.process = subprocess.Popen(
@@ -288,6 +311,7 @@ class PostgresCluster:
     on. initdb and postgres refuse to run as root: as root, they run as the postgres user."""
 
     def __init__(self):
+        needs_marker("outage")
         self.bindir = _postgres_bindir()
         if self.bindir is None:
             raise RuntimeError("no initdb: the outage tests need PostgreSQL's server binaries")
