@@ -24,6 +24,12 @@ from tests.factories import BrandFactory, CampaignFactory, OfferFactory, StoreFa
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    # The suite makes users by the dozen: Django's default hasher spends 0.6 s of CPU on each
+    # password. No test is about the hasher, and production's setting stays as it is.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 _running: dict = {}
 
 
