@@ -1,6 +1,9 @@
 # make run  - the demo on this machine (SQLite + in-process tasks, or PostgreSQL + broker when
 #             DATABASE_URL / CELERY_BROKER_URL are set)
-# make test - the whole suite on PostgreSQL with a real Redis broker and Celery worker
+# make test - the whole suite on PostgreSQL with a real Redis broker and Celery worker: the fast
+#             tier in parallel, then the broker, outage, browser and race tests one at a time
+# make test-fast - the fast tier alone: every test but those, in parallel (pytest-xdist,
+#             XDIST_WORKERS processes, each on a test database of its own)
 # make bench - benchmarks against PostgreSQL's own figures (docs/benchmarks.md)
 
 PYTHON ?= python3
@@ -14,8 +17,18 @@ TEST_NAME := promotions_$(shell printf '%s' '$(CHECKOUT)' | { sha1sum 2>/dev/nul
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/$(TEST_NAME)
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 TEST_BROKER_KEY_PREFIX ?= $(TEST_NAME):
+# Tests marked so (pyproject.toml) start a real worker, a service of their own or Chromium, or race
+# dozens of threads with a database connection each: they run one at a time. The others run in
+# parallel, the xdist workers sharing the database connections that one process may open.
+SERIAL := broker or outage or e2e or races
+XDIST_WORKERS ?= 2
+TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	CELERY_BROKER_KEY_PREFIX=$(TEST_BROKER_KEY_PREFIX) CELERY_TASK_ALWAYS_EAGER=true
+PYTEST := $(PY) -m pytest --create-db -p no:cacheprovider
+FAST_TIER = $(TEST_ENV) DATABASE_POOL_MAX=$$((80 / $(XDIST_WORKERS))) \
+	$(PYTEST) -n $(XDIST_WORKERS) --dist worksteal -m 'not ($(SERIAL))' $(PYTEST_ARGS)
 
-.PHONY: install run test lint bench services e2e-deps
+.PHONY: install run test test-fast lint bench services e2e-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,10 +52,13 @@ lint: install
 	$(PY) -m ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
+# pytest's exit status 5 (no test selected) is no failure when PYTEST_ARGS leaves one part empty.
 test: install services e2e-deps lint
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
-		CELERY_BROKER_KEY_PREFIX=$(TEST_BROKER_KEY_PREFIX) CELERY_TASK_ALWAYS_EAGER=true DATABASE_POOL_MAX=80 \
-		$(PY) -m pytest --create-db -p no:cacheprovider $(PYTEST_ARGS)
+	$(FAST_TIER) || [ $$? = 5 ]
+	$(TEST_ENV) DATABASE_POOL_MAX=80 $(PYTEST) -m '$(SERIAL)' $(PYTEST_ARGS) || [ $$? = 5 ]
+
+test-fast: install services
+	$(FAST_TIER)
 
 bench: install services
 	$(PY) -m bench $(BENCH_ARGS)
