@@ -2,8 +2,8 @@
 #             DATABASE_URL / CELERY_BROKER_URL are set)
 # make test - the whole suite on PostgreSQL with a real Redis broker and Celery worker: the fast
 #             tier in parallel, then the broker, outage, browser and race tests one at a time
-# make test-fast - the fast tier alone: every test but those, in parallel (pytest-xdist,
-#             XDIST_WORKERS processes, each on a test database of its own)
+# make test-fast - the fast tier: every test but those and the fuzz test, in parallel
+#             (pytest-xdist, XDIST_WORKERS processes, each on a test database of its own)
 # make bench - benchmarks against PostgreSQL's own figures (docs/benchmarks.md)
 
 PYTHON ?= python3
@@ -24,9 +24,13 @@ SERIAL := broker or outage or e2e or races
 XDIST_WORKERS ?= 2
 TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 	CELERY_BROKER_KEY_PREFIX=$(TEST_BROKER_KEY_PREFIX) CELERY_TASK_ALWAYS_EAGER=true
+# The fuzz test alone took as much CPU as the rest of the fast tier: make test runs it, in parallel.
+# (Not even collected in the fast tier: building its schema cost each xdist worker 7 s of CPU.)
+FAST := not ($(SERIAL) or fuzz)
+FAST_IGNORE := --ignore=tests/guarantees/test_fuzz.py
 PYTEST := $(PY) -m pytest --create-db -p no:cacheprovider
-FAST_TIER = $(TEST_ENV) DATABASE_POOL_MAX=$$((80 / $(XDIST_WORKERS))) \
-	$(PYTEST) -n $(XDIST_WORKERS) --dist worksteal -m 'not ($(SERIAL))' $(PYTEST_ARGS)
+PARALLEL = $(TEST_ENV) DATABASE_POOL_MAX=$$((80 / $(XDIST_WORKERS))) \
+	$(PYTEST) -n $(XDIST_WORKERS) --dist worksteal
 
 .PHONY: install run test test-fast lint bench services e2e-deps
 
@@ -54,11 +58,11 @@ lint: install
 
 # pytest's exit status 5 (no test selected) is no failure when PYTEST_ARGS leaves one part empty.
 test: install services e2e-deps lint
-	$(FAST_TIER) || [ $$? = 5 ]
+	$(PARALLEL) -m 'not ($(SERIAL))' $(PYTEST_ARGS) || [ $$? = 5 ]
 	$(TEST_ENV) DATABASE_POOL_MAX=80 $(PYTEST) -m '$(SERIAL)' $(PYTEST_ARGS) || [ $$? = 5 ]
 
 test-fast: install services
-	$(FAST_TIER)
+	$(PARALLEL) -m '$(FAST)' $(FAST_IGNORE) $(PYTEST_ARGS)
 
 bench: install services
 	$(PY) -m bench $(BENCH_ARGS)
