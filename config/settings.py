@@ -198,6 +198,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": env.float("CELERY_SOCKET_TIMEOUT", default=2.0),
     "max_retries": 0,
 }
+if env.str("CELERY_BROKER_KEY_PREFIX", default=""):  # Redis keys of several apps in one database
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env.str("CELERY_BROKER_KEY_PREFIX")
 CELERY_BEAT_SCHEDULE = {
     "attribution-sweep": {
         "task": "redemptions.tasks.attribution_sweep",

@@ -4,12 +4,11 @@ import logging
 import subprocess
 
 import pytest
-from django.db import connections
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
-from tests.conftest import RedisServer, Worker, use_broker, wait_until
+from tests.conftest import RedisServer, Worker, close_database_pools, use_broker, wait_until
 from tests.factories import CodeFactory, PlacementFactory, pos_integration
 
 
@@ -34,7 +33,7 @@ def test_live_and_ready(client_api):
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
 def test_ready_fails_while_redis_is_stopped_for_real(client_api):
-    redis = RedisServer(6393).start()
+    redis = RedisServer().start()
     use_broker(redis.url)
     celery_app.conf.task_always_eager = False
     try:
@@ -56,41 +55,21 @@ def test_ready_fails_while_redis_is_stopped_for_real(client_api):
         celery_app.conf.task_always_eager = True
 
 
-def _postgres(action: str) -> None:
-    version = subprocess.run(
-        ["ls", "/etc/postgresql"], capture_output=True, text=True
-    ).stdout.split()[0]
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
-        check=True,
-        capture_output=True,
-    )
-
-
-def _close_pools():
-    for connection in connections.all():
-        if hasattr(connection, "close_pool"):
-            connection.close_pool()
-        connection.close()
-
-
 @pytest.mark.outage
 @pytest.mark.django_db(transaction=True)
-def test_ready_fails_while_postgres_is_stopped_for_real(client_api):
-    _close_pools()
-    _postgres("stop")
+def test_ready_fails_while_postgres_is_stopped_for_real(client_api, own_postgres):
+    """PostgreSQL (a cluster of the test's own, see ``own_postgres``) stops for real."""
+    close_database_pools()
+    own_postgres.stop()
     try:
         down = client_api.get("/health/ready")
         assert down.status_code == 503
         assert down.json()["checks"]["database"]["status"] == "error"
         assert client_api.get("/health/live").status_code == 200
     finally:
-        _postgres("start")
-        wait_until(
-            lambda: subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"]).returncode == 0,
-            timeout=30,
-        )
-        _close_pools()
+        own_postgres.start()
+        wait_until(own_postgres.ready, timeout=30)
+        close_database_pools()
     assert wait_until(lambda: client_api.get("/health/ready").status_code == 200, timeout=15)
 
 

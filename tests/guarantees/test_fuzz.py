@@ -63,6 +63,7 @@ def _headers(path: str, creds: dict) -> dict:
     return {"X-App-Key": creds["app"]}
 
 
+@pytest.mark.fuzz
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))

@@ -34,6 +34,7 @@ from tests.factories import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_50_parallel_wrong_guesses_cannot_get_past_the_threshold(settings):
     settings.POS_FAILURE_THRESHOLD_STORE = 10

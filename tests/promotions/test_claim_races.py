@@ -7,7 +7,7 @@ from promotions.models import Code, Offer
 from tests.concurrency import run_concurrently
 from tests.factories import BrandFactory, CampaignFactory, OfferFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.races, pytest.mark.django_db(transaction=True)]
 
 
 def _claimer(brand, offer_id, customer_ref_for):

@@ -17,7 +17,7 @@ from tests.factories import (
 )
 from tests.pos_adapters.payloads import payload
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.races, pytest.mark.django_db(transaction=True)]
 TILLS = 48
 ROUNDS = 20
 
