@@ -20,7 +20,7 @@ TEST_BROKER_KEY_PREFIX ?= $(TEST_NAME):
 # Tests marked so (pyproject.toml) start a real worker, a service of their own or Chromium, or race
 # dozens of threads with a database connection each: they run one at a time. The others run in
 # parallel, the xdist workers sharing the database connections that one process may open.
-SERIAL := broker or outage or e2e or races
+SERIAL := broker or outage or e2e or races or run
 XDIST_WORKERS ?= 2
 TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 	CELERY_BROKER_KEY_PREFIX=$(TEST_BROKER_KEY_PREFIX) CELERY_TASK_ALWAYS_EAGER=true
