@@ -108,12 +108,7 @@ def _mask_words(match: re.Match) -> str:
             length += len(words[end])
             if length > MAX_CODE_LENGTH:
                 break
-            span = "".join(words[start : end + 1])
-            # Words of a sentence rarely pass the check symbol, but one in 32 spans would: a
-            # span of several words must hold a digit, as 99% of codes do, to count.
-            if length < _MIN_MASKED or (end > start and not any(c.isdigit() for c in span)):
-                continue
-            if is_valid(normalise(span)):
+            if length >= _MIN_MASKED and _code_shaped(words[start : end + 1]):
                 for index in range(start, end + 1):
                     hidden[index] = True
     if not any(hidden):
@@ -129,6 +124,29 @@ def _mask_words(match: re.Match) -> str:
         if index < len(separators):
             out.append(separators[index])
     return "".join(out)
+
+
+def _code_shaped(words: list[str]) -> bool:
+    """Whether these words could be one code as people write it: one word, or groups of four
+    after an optional prefix (the way ``display`` prints it), then the check symbol decides.
+    Ordinary words pass the check symbol one time in 32, so the shape must hold first: a single
+    word holds a digit or has a default code's 13 symbols; grouped words are at least three,
+    groups of exactly four but the last (the first may be a prefix in capitals), and hold a
+    digit or are all capitals."""
+    span = "".join(words)
+    marked = any(c.isdigit() for c in span)
+    if len(words) == 1:
+        shaped = marked or len(span) == DEFAULT_RANDOM_LENGTH + 1
+    else:
+        first, middle, last = words[0], words[1:-1], words[-1]
+        shaped = (
+            (marked or span.isupper())
+            and len(words) >= 3
+            and (len(first) == GROUP or first.isupper())  # a group, or a prefix as printed
+            and all(len(w) == GROUP for w in middle)
+            and 1 <= len(last) <= GROUP
+        )
+    return shaped and is_valid(normalise(span))
 
 
 def _run_end(hidden: list[bool], index: int) -> int:
