@@ -8,8 +8,8 @@ from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
-from tests.conftest import RedisServer, Worker, close_database_pools, use_broker, wait_until
 from tests.factories import CodeFactory, PlacementFactory, pos_integration
+from tests.helpers import RedisServer, Worker, close_database_pools, use_broker, wait_until
 
 
 def sample(name, **labels):
@@ -263,7 +263,7 @@ def test_the_procfile_web_process_serves_and_stops_gracefully(transactional_db, 
     import socket
     import urllib.request
 
-    from tests.conftest import ROOT, _database_url
+    from tests.helpers import ROOT, _database_url
 
     placement = PlacementFactory(campaign=campaign, destination_url="https://shop.example/")
     with socket.socket() as probe:

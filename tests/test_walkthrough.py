@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT, wait_until
+from tests.helpers import ROOT, wait_until
 
 pytestmark = pytest.mark.e2e
 

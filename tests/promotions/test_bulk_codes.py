@@ -6,9 +6,8 @@ from django.test import override_settings
 
 from promotions import codes, services
 from promotions.models import Code, CodeJob, Offer
-from tests.conftest import wait_until
 from tests.factories import CampaignFactory, OfferFactory, PlacementFactory
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, wait_until
 
 
 def generate(client, offer, **body):

@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 from config.celery import app as celery_app
 from promotions.models import Campaign
 from redemptions.models import Attribution, Redemption
-from tests.conftest import RedisServer, Worker, use_broker, wait_until
 from tests.factories import PlacementFactory, StoreFactory, pos_integration
+from tests.helpers import RedisServer, Worker, use_broker, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 FAST_BEAT = {
