@@ -170,6 +170,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The POS routes (one plain Django view) as their adapters describe them.
+    "PREPROCESSING_HOOKS": ["pos_adapters.schema.pos_operations"],
+    "ENUM_NAME_OVERRIDES": {
+        "RedemptionStatusEnum": ["redeemed", "voided"],
+        "PosRewardTypeEnum": ["percent_off", "amount_off", "free_item", "bogo"],
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------

@@ -11,8 +11,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
+from rest_framework import serializers
 
 from core import bounds
+from core.problems import CONTENT_TYPE as PROBLEM
 from core.problems import Problem
 from redemptions.canonical import CanonicalRequest, Outcome
 
@@ -48,16 +52,37 @@ class AdapterResponse:
 ParsedItem = CanonicalRequest | Problem
 
 
+# The credentials of the default ``PosAdapter.presented``, as an OpenAPI security scheme.
+POS_API_KEY = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "The POS integration's API key: `Authorization: Bearer <POS API key>`.",
+}
+
+
 class PosAdapter:
     """A vendor's protocol. Subclass it in a module of ``pos_adapters/vendors/``: the registry,
-    the URL conf and the names a POS integration may use are derived from ``name`` and
-    ``routes``; nothing else needs to change to add a vendor."""
+    the URL conf, the OpenAPI schema and the names a POS integration may use are derived from
+    ``name``, ``routes``, ``security_schemes`` and ``route_schema``; nothing else needs to
+    change to add a vendor."""
 
     name = ""
     routes: tuple[Route, ...] = ()
     # Headers that change what a call means: part of its Idempotency-Key fingerprint, so that a
     # key reused with another value of one of them is refused rather than replayed.
     fingerprint_headers: tuple[str, ...] = ()
+    # OpenAPI security schemes (name -> definition) a call presents: any one of them will do.
+    security_schemes: dict[str, dict] = {"PosApiKey": POS_API_KEY}
+
+    def route_schema(self, route: Route) -> dict:
+        """The route's OpenAPI operation, as keyword arguments of drf-spectacular's
+        ``extend_schema`` (``request``, ``responses``, ``parameters``, ``description``, ...);
+        ``pos_adapters.schema`` puts one operation per route into ``/api/schema/``. Default: a
+        JSON object in and out, problem documents on errors."""
+        return {
+            "request": OpenApiTypes.OBJECT,
+            "responses": {200: OpenApiTypes.OBJECT, **problem_responses(400, 401)},
+        }
 
     def presented(self, request) -> Presented:
         """Credentials in the request. Default: ``Authorization: Bearer <POS API key>``."""
@@ -165,6 +190,7 @@ def time_field(data: dict, name: str):
 
 
 def outcome_json(outcome: Outcome) -> dict:
+    """An outcome's common fields (``OutcomeFields`` in the schema), those it has."""
     body = {}
     if outcome.redemption_id is not None:
         body["redemption_id"] = outcome.redemption_id
@@ -177,3 +203,86 @@ def outcome_json(outcome: Outcome) -> dict:
     if outcome.basket_total is not None:
         body["basket_total"] = str(outcome.basket_total)
     return body
+
+
+# --- Schema pieces shared by adapters (drf-spectacular) -------------------------------------
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^\d{1,10}(\.\d{1,2})?$"})
+class MoneyString(serializers.CharField):
+    """An amount as a decimal string, such as ``"18.40"``: 0 up to 9999999999.99."""
+
+
+class ProblemDocument(serializers.Serializer):
+    """An RFC 9457 problem document, with a stable machine `code`."""
+
+    type = serializers.URLField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="Stable machine code, e.g. `validation_error`.")
+    field = serializers.CharField(required=False, help_text="The request field at fault.")
+
+
+class OfferSummary(serializers.Serializer):
+    """The offer a code belongs to."""
+
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    campaign = serializers.IntegerField()
+
+
+class RewardSummary(serializers.Serializer):
+    """What the offer gives: the till applies `pos_discount_ref`, or the discount."""
+
+    type = serializers.ChoiceField(["percent_off", "amount_off", "free_item", "bogo"])
+    value = MoneyString()
+    pos_discount_ref = serializers.CharField(allow_blank=True)
+
+
+class OutcomeFields(serializers.Serializer):
+    """An outcome's fields, each one present when the outcome has it."""
+
+    redemption_id = serializers.IntegerField(required=False)
+    status = serializers.ChoiceField(["redeemed", "voided"], required=False)
+    offer = OfferSummary(required=False)
+    reward = RewardSummary(required=False)
+    discount = MoneyString(required=False, help_text="What the till takes off.")
+    basket_total = MoneyString(required=False)
+
+
+class PosDecline(ProblemDocument):
+    """A refusal by the rules (a problem document), with the offer when the code was known."""
+
+    redeemable = serializers.BooleanField(required=False, help_text="On validate: false.")
+    offer = OfferSummary(required=False)
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="The till's retry key (at most 255 printable characters, kept 24 h per "
+    "integration): a retry with the same key and body replays the stored answer with "
+    "`Idempotent-Replayed: true`; with another body it is a 422; while the first call runs, "
+    "a 409 with `Retry-After`.",
+)
+REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed",
+    str,
+    OpenApiParameter.HEADER,
+    enum=["true"],
+    response=[200, 201],
+    description="Present when this is the stored answer to an earlier call.",
+)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After", int, OpenApiParameter.HEADER, response=[409, 429], description="Seconds."
+)
+
+
+def problem_responses(*statuses: int, schema=ProblemDocument) -> dict:
+    """``extend_schema`` responses: a problem document for each of ``statuses``."""
+    return {
+        (status, PROBLEM): OpenApiResponse(schema, description=f"A {status} problem document.")
+        for status in statuses
+    }

@@ -5,16 +5,25 @@ import hmac
 import time
 
 from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
 
 from core.problems import Problem
 from pos_adapters.base import (
+    IDEMPOTENCY_KEY,
+    REPLAYED,
+    RETRY_AFTER,
     AdapterResponse,
+    MoneyString,
+    OutcomeFields,
     ParsedItem,
     PosAdapter,
+    PosDecline,
     Route,
     json_body,
     money_field,
     outcome_json,
+    problem_responses,
     text_field,
     time_field,
 )
@@ -30,6 +39,95 @@ def signature_header(secret: str, method: str, path: str, body: bytes, timestamp
     return f"t={timestamp},v1={digest}"
 
 
+# --- The protocol's shapes, for the OpenAPI schema (``GenericAdapter.route_schema``) ---------
+
+
+class GenericValidate(serializers.Serializer):
+    """Would this code redeem at this store, now? Changes nothing."""
+
+    code = serializers.CharField(max_length=64, help_text="The code as shown (any case, dashes).")
+    store_id = serializers.CharField(max_length=64, help_text="The store's external id.")
+    basket_total = MoneyString(required=False, help_text="Checks the offer's minimum basket.")
+
+
+class GenericRedeem(GenericValidate):
+    """A sale that redeems a code."""
+
+    transaction_id = serializers.CharField(max_length=100, help_text="The till's sale id.")
+    basket_total = MoneyString()
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="When the sale happened (with a UTC offset); default: now."
+    )
+
+
+class GenericVoid(serializers.Serializer):
+    """Why the redemption is voided (within the void window)."""
+
+    reason = serializers.CharField(max_length=200, required=False)
+
+
+class GenericBatch(serializers.Serializer):
+    """Sales made offline, redeemed in order: one item's refusal does not stop the others."""
+
+    redemptions = serializers.ListField(child=GenericRedeem(), min_length=1, max_length=MAX_BATCH)
+
+
+class GenericRedemption(OutcomeFields):
+    """The redemption, as recorded (or voided)."""
+
+    redemption_id = serializers.IntegerField()
+    status = serializers.ChoiceField(["redeemed", "voided"])
+
+
+class GenericValidation(OutcomeFields):
+    """The code would redeem: the offer, and the discount for the basket when one was given."""
+
+    redeemable = serializers.BooleanField(help_text="Always true: a refusal is a problem.")
+
+
+class GenericBatchResult(OutcomeFields):
+    """One item's answer: redeemed (the redemption's fields), declined or error (why)."""
+
+    index = serializers.IntegerField(help_text="The item's position in `redemptions`.")
+    transaction_id = serializers.CharField(required=False)
+    outcome = serializers.ChoiceField(["redeemed", "declined", "error"])
+    http_status = serializers.IntegerField(help_text="What the item alone would have answered.")
+    replayed = serializers.BooleanField(required=False)
+    code = serializers.CharField(required=False, help_text="Declines and errors: why.")
+    detail = serializers.CharField(required=False)
+
+
+class GenericBatchResults(serializers.Serializer):
+    """One result per item, in the request's order."""
+
+    results = GenericBatchResult(many=True)
+
+
+SIGNATURE = OpenApiParameter(
+    "X-Signature",
+    str,
+    OpenApiParameter.HEADER,
+    pattern=r"^t=\d+,v1=[0-9a-f]{64}$",
+    description='`t=<unix time>,v1=<hex HMAC-SHA256 of "t.METHOD.path.body">` keyed with the '
+    "integration's signing secret; required when the integration requires signatures.",
+)
+# Declines are problem documents too, with the offer when the code was known.
+DECLINES = {
+    **problem_responses(400, 401),
+    **problem_responses(404, 409, 422, 429, schema=PosDecline),
+}
+OPERATIONS = {  # operation -> (request body, responses, summary)
+    "validate": (GenericValidate, {200: GenericValidation, **DECLINES}, "Would this code redeem?"),
+    "redeem": (GenericRedeem, {201: GenericRedemption, **DECLINES}, "Redeem a code, once."),
+    "void": (GenericVoid, {200: GenericRedemption, **DECLINES}, "Void a redemption."),
+    "batch": (
+        GenericBatch,
+        {200: GenericBatchResults, **problem_responses(400, 401, 409, 413, 422)},
+        "Redeem an offline batch: each item is answered in `results`.",
+    ),
+}
+
+
 class GenericAdapter(PosAdapter):
     name = "generic"
     routes = (
@@ -40,6 +138,15 @@ class GenericAdapter(PosAdapter):
         ),
         Route("api/v1/pos/generic/batch", "batch", "pos-generic-batch"),
     )
+
+    def route_schema(self, route):
+        request, responses, summary = OPERATIONS[route.operation]
+        return {
+            "summary": summary,
+            "request": request,
+            "parameters": [IDEMPOTENCY_KEY, SIGNATURE, REPLAYED, RETRY_AFTER],
+            "responses": responses,
+        }
 
     def verify(self, request, secrets, *, required):
         header = request.headers.get("X-Signature")

@@ -16,17 +16,20 @@ import hmac
 from decimal import Decimal
 
 from django.conf import settings
+from rest_framework import serializers
 
 from core import bounds
 from core.problems import Problem
 from pos_adapters.base import (
     AdapterResponse,
+    OutcomeFields,
     PosAdapter,
     Presented,
     Route,
     json_body,
     json_object_or_none,
     outcome_json,
+    problem_responses,
     text_field,
 )
 from promotions import codes
@@ -66,9 +69,96 @@ def discount_codes(order: dict) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+# --- The protocol's shapes, for the OpenAPI schema (``SquareAdapter.route_schema``) ----------
+
+
+class SquareMoney(serializers.Serializer):
+    amount = serializers.IntegerField(min_value=0, max_value=999_999_999_999, help_text="Cents.")
+    currency = serializers.CharField(required=False)
+
+
+class SquareDiscountMetadata(serializers.Serializer):
+    promo_code = serializers.CharField(required=False, help_text="The code (or `code`).")
+    code = serializers.CharField(required=False)
+
+
+class SquareDiscount(serializers.Serializer):
+    """An order discount: its code is in the metadata, or ends its name."""
+
+    uid = serializers.CharField(required=False)
+    name = serializers.CharField(required=False)
+    metadata = SquareDiscountMetadata(required=False)
+
+
+class SquareOrder(serializers.Serializer):
+    """The order: a CANCELED one voids what it redeemed, any other redeems its codes."""
+
+    id = serializers.CharField(max_length=100, help_text="The sale's id.")
+    location_id = serializers.CharField(max_length=64, help_text="The store's external id.")
+    state = serializers.ChoiceField(["OPEN", "COMPLETED", "CANCELED", "DRAFT"], required=False)
+    discounts = SquareDiscount(many=True, required=False)
+    total_money = SquareMoney(required=False)
+    total_discount_money = SquareMoney(required=False)
+
+
+class SquareEventObject(serializers.Serializer):
+    order = SquareOrder(required=False)
+
+
+class SquareEventData(serializers.Serializer):
+    type = serializers.CharField(required=False)
+    id = serializers.CharField(required=False)
+    object = SquareEventObject()
+
+
+class SquareWebhook(serializers.Serializer):
+    """A Square notification; events other than order.created and order.updated (and those
+    without their order) are acknowledged with no results."""
+
+    merchant_id = serializers.CharField(help_text="Finds the integration.")
+    type = serializers.CharField(help_text="`order.created` or `order.updated`.")
+    event_id = serializers.CharField(max_length=240, help_text="Dedupes redeliveries.")
+    created_at = serializers.DateTimeField(required=False)
+    data = SquareEventData()
+
+
+class SquareResult(OutcomeFields):
+    """One code of the order: accepted (the redemption's fields) or declined (why)."""
+
+    code_last4 = serializers.CharField(allow_blank=True)
+    action = serializers.ChoiceField(["redeem", "void"])
+    outcome = serializers.ChoiceField(["accepted", "declined"])
+    replayed = serializers.BooleanField(required=False)
+    code = serializers.CharField(required=False, help_text="A decline's code.")
+    detail = serializers.CharField(required=False)
+
+
+class SquareReceipt(serializers.Serializer):
+    """Declines are answered 200 too: Square redelivers anything else."""
+
+    received = serializers.BooleanField()
+    results = SquareResult(many=True)
+
+
 class SquareAdapter(PosAdapter):
     name = "square"
     routes = (Route("api/v1/pos/square/webhook", "webhook", "pos-square-webhook"),)
+    security_schemes = {
+        "SquareSignature": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "x-square-hmacsha256-signature",
+            "description": "Base64 HMAC-SHA256 of the notification URL followed by the body, "
+            "keyed with the subscription's signature key; `merchant_id` finds the integration.",
+        }
+    }
+
+    def route_schema(self, route):
+        return {
+            "summary": "Square order webhook: redeem or void the codes of its discounts.",
+            "request": SquareWebhook,
+            "responses": {200: SquareReceipt, **problem_responses(400, 401, 409, 422)},
+        }
 
     def presented(self, request):
         merchant = (json_object_or_none(request) or {}).get("merchant_id")

@@ -6,8 +6,20 @@ Toast-Transaction-GUID is both the idempotency key and the transaction id), LOYA
 voids the redemption made by an earlier transaction.
 """
 
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+
+from core import bounds
 from core.problems import Problem
-from pos_adapters.base import AdapterResponse, PosAdapter, Route, json_body, money_field, text_field
+from pos_adapters.base import (
+    REPLAYED,
+    AdapterResponse,
+    PosAdapter,
+    Route,
+    json_body,
+    money_field,
+    text_field,
+)
 from redemptions.canonical import Outcome, RedeemRequest, ValidateRequest, VoidRequest
 
 INQUIRE, REDEEM, REVERSE = "LOYALTY_INQUIRE", "LOYALTY_REDEEM", "LOYALTY_REVERSE"
@@ -30,10 +42,117 @@ DECLINE_STATUS = {
 }
 
 
+# --- The protocol's shapes, for the OpenAPI schema (``ToastAdapter.route_schema``) -----------
+
+MAX_AMOUNT = float(bounds.MONEY_MAX)
+
+
+class ToastCheck(serializers.Serializer):
+    """The check; only its amounts are read (``amount``, else ``totalAmount``)."""
+
+    amount = serializers.FloatField(min_value=0, max_value=MAX_AMOUNT, required=False)
+    totalAmount = serializers.FloatField(min_value=0, max_value=MAX_AMOUNT, required=False)
+
+
+class ToastCheckTransaction(serializers.Serializer):
+    """LOYALTY_INQUIRE and LOYALTY_REDEEM: the shopper's code and the check (its amount is
+    required to redeem)."""
+
+    loyaltyIdentifier = serializers.CharField(max_length=64, help_text="The shopper's code.")
+    check = ToastCheck(required=False)
+
+
+class ToastReverseTransaction(serializers.Serializer):
+    """LOYALTY_REVERSE: the redeem to void, by its Toast-Transaction-GUID."""
+
+    transactionId = serializers.CharField(max_length=100)
+    loyaltyIdentifier = serializers.CharField(max_length=64, required=False)
+
+
+class ToastLoyalty(serializers.Serializer):
+    """Toast's loyalty call; Toast-Transaction-Type says which part is read."""
+
+    toastTransactionType = serializers.ChoiceField([INQUIRE, REDEEM, REVERSE], required=False)
+    checkTransactionInformation = ToastCheckTransaction(required=False)
+    reverseTransactionInformation = ToastReverseTransaction(required=False)
+
+
+class ToastOffer(serializers.Serializer):
+    identifier = serializers.CharField(help_text="Our offer id.")
+    name = serializers.CharField(allow_blank=True)
+    applicable = serializers.BooleanField()
+    selectionType = serializers.ChoiceField(["CHECK"])
+
+
+class ToastRedemption(serializers.Serializer):
+    identifier = serializers.CharField(allow_blank=True)
+    amount = serializers.FloatField(help_text="The discount.")
+
+
+class ToastRejectedRedemption(serializers.Serializer):
+    redemption = ToastRedemption()
+    message = serializers.CharField(help_text="`<decline code>: <detail>`.")
+
+
+class ToastCheckResponse(serializers.Serializer):
+    offers = ToastOffer(many=True)
+    redemptions = ToastRedemption(many=True)
+    rejectedRedemptions = ToastRejectedRedemption(many=True)
+    userMessage = serializers.CharField(required=False, allow_blank=True)
+
+
+class ToastLoyaltyResponse(serializers.Serializer):
+    """Accepted: the check's offers and redemptions (a reverse answers the status alone); a
+    code that cannot redeem now is a rejected redemption, as Toast expects."""
+
+    transactionStatus = serializers.ChoiceField(["ACCEPT"])
+    checkResponse = ToastCheckResponse(required=False)
+
+
+class ToastError(serializers.Serializer):
+    """A refusal in Toast's vocabulary."""
+
+    transactionStatus = serializers.ChoiceField(
+        sorted({"ERROR", *ERROR_STATUS.values(), *(s for _, s in DECLINE_STATUS.values())})
+    )
+    message = serializers.CharField(help_text="`<our code>: <detail>`.")
+
+
+def _header(name: str, description: str, schema: dict) -> OpenApiParameter:
+    return OpenApiParameter(name, schema, OpenApiParameter.HEADER, True, description)
+
+
+HEADERS = [
+    _header(
+        "Toast-Transaction-Type",
+        "What to do.",
+        {"type": "string", "enum": [INQUIRE, REDEEM, REVERSE]},
+    ),
+    _header(
+        "Toast-Transaction-GUID",
+        "The call's id: its retry key, and the sale's id.",
+        {"type": "string", "minLength": 1, "maxLength": 100},
+    ),
+    _header(
+        "Toast-Restaurant-External-ID",
+        "The store's external id.",
+        {"type": "string", "minLength": 1, "maxLength": 64},
+    ),
+]
+
+
 class ToastAdapter(PosAdapter):
     name = "toast"
     routes = (Route("api/v1/pos/toast", "loyalty", "pos-toast"),)
     fingerprint_headers = ("Toast-Transaction-Type", "Toast-Restaurant-External-ID")
+
+    def route_schema(self, route):
+        return {
+            "summary": "Toast loyalty: inquire, redeem or reverse.",
+            "request": ToastLoyalty,
+            "parameters": [*HEADERS, REPLAYED],
+            "responses": {200: ToastLoyaltyResponse, **dict.fromkeys((400, 404, 409), ToastError)},
+        }
 
     def idempotency_key(self, request):
         # A GUID names one transaction of one type: an INQUIRE and the REDEEM that follows it
