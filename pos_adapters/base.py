@@ -142,23 +142,31 @@ def json_object_or_none(request) -> dict | None:
     return body if isinstance(body, dict) else None
 
 
-def text_field(data: dict, name: str, *, max_length: int, required: bool = True) -> str:
+def _invalid(name: str, message: str) -> Problem:
+    return Problem(400, "validation_error", f"{name}: {message}", field=name)
+
+
+def text_field(data, name: str, *, max_length: int, required: bool = True) -> str:
+    """A string of at most ``max_length`` characters (an integer is taken as its digits),
+    stripped; one PostgreSQL can store: no NUL, no lone surrogate (``\\ud800`` in JSON)."""
     value = data.get(name)
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise Problem(400, "validation_error", f"{name}: this field is required.", field=name)
+            raise _invalid(name, "this field is required.")
         return ""
     if not isinstance(value, str):
-        raise Problem(400, "validation_error", f"{name}: must be a string.", field=name)
+        raise _invalid(name, "must be a string.")
     value = value.strip()
     if bounds.has_nul(value):
-        raise Problem(400, "validation_error", f"{name}: must not contain NUL.", field=name)
+        raise _invalid(name, "must not contain NUL.")
     if len(value) > max_length:
-        raise Problem(
-            400, "validation_error", f"{name}: at most {max_length} characters.", field=name
-        )
+        raise _invalid(name, f"at most {max_length} characters.")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise _invalid(name, "must be valid Unicode text.") from None
     return value
 
 
@@ -166,12 +174,17 @@ def money_field(data: dict, name: str, *, required: bool = True) -> Decimal | No
     value = data.get(name)
     if value is None or value == "":
         if required:
-            raise Problem(400, "validation_error", f"{name}: this field is required.", field=name)
+            raise _invalid(name, "this field is required.")
         return None
+    return money_value(value, name)
+
+
+def money_value(value, name: str) -> Decimal:
+    """An amount that fits an amount column (``core.bounds.money``), else a 400 naming ``name``."""
     try:
-        return bounds.money(value)
+        return bounds.money(value).copy_abs()  # "-0" is 0, not "-0.00"
     except ValueError as error:
-        raise Problem(400, "validation_error", f"{name}: {error}.", field=name) from None
+        raise _invalid(name, f"{error}.") from None
 
 
 def time_field(data: dict, name: str):
@@ -185,7 +198,7 @@ def time_field(data: dict, name: str):
     wrong = "an ISO 8601 time with a UTC offset" if parsed is None else None
     wrong = wrong or bounds.event_time_problem(parsed)
     if wrong:
-        raise Problem(400, "validation_error", f"{name}: {wrong}.", field=name)
+        raise _invalid(name, f"{wrong}.")
     return parsed
 
 

@@ -1,5 +1,8 @@
+from datetime import UTC, datetime
+
 from rest_framework import serializers
 
+from core import bounds
 from promotions import codes
 from promotions.models import MAX_CODE_TTL_HOURS, Campaign, CodeJob, Offer, Placement, Store
 from promotions.selectors import brand_filter, code_effective_status
@@ -16,8 +19,37 @@ class StrictFieldsMixin:
         return super().to_internal_value(data)
 
 
+class ObjectId(serializers.IntegerField):
+    """An object's id as a related field reads it: a whole number its column can hold (a float
+    such as 1e400, which JSON reads as infinity, is no id and no lookup)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not 1 <= value <= bounds.BIGINT_MAX:
+            self.fail("invalid")
+        return value
+
+
+# Campaign and offer schedules lie between these: dates outside are typos or probes, and the
+# arithmetic done on them (windows, roll-up days) would leave datetime's range.
+SCHEDULE_BOUNDS = (bounds.EARLIEST_EVENT, datetime(2100, 1, 1, tzinfo=UTC))
+
+
+def within_schedule_bounds(value):
+    low, high = SCHEDULE_BOUNDS
+    if not low <= value < high:
+        raise serializers.ValidationError(f"Must be from {low:%Y-%m-%d} and before {high:%Y}.")
+
+
+SCHEDULE = {"validators": [within_schedule_bounds]}
+
+
 class BrandScopedRelated(serializers.PrimaryKeyRelatedField):
     """A related-object id limited to the caller's brands: another brand's id does not exist."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("pk_field", ObjectId())
+        super().__init__(**kwargs)
 
     def get_queryset(self):
         model = self.queryset.model
@@ -26,6 +58,10 @@ class BrandScopedRelated(serializers.PrimaryKeyRelatedField):
 
 class BrandField(serializers.PrimaryKeyRelatedField):
     """``brand`` on create: optional when the caller belongs to one brand; fixed afterwards."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("pk_field", ObjectId())
+        super().__init__(**kwargs)
 
     def get_queryset(self):
         from promotions.models import Brand
@@ -96,6 +132,8 @@ class CampaignSerializer(BrandOwnedSerializer):
         ]
         read_only_fields = ["created_at"]
         extra_kwargs = {
+            "starts_at": SCHEDULE,
+            "ends_at": SCHEDULE,
             "click_window_days": {"min_value": 0, "max_value": 90},
             "view_window_hours": {"min_value": 0, "max_value": 720},
         }
@@ -171,6 +209,8 @@ class OfferSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "min_basket": {"min_value": 0},
             "total_cap": {"min_value": 1},
             "per_customer_cap": {"min_value": 1},
+            "valid_from": SCHEDULE,
+            "valid_until": SCHEDULE,
             "code_ttl_hours": {"min_value": 1, "max_value": MAX_CODE_TTL_HOURS},
             "code_length": {"min_value": 8, "max_value": 24},
         }
@@ -234,8 +274,11 @@ class CodeJobSerializer(serializers.ModelSerializer):
 
 
 class GenerateCodesSerializer(StrictFieldsMixin, serializers.Serializer):
-    count = serializers.IntegerField(min_value=1)
-    placement = serializers.IntegerField(required=False, allow_null=True)
+    # Bounded by their columns (the service bounds the count further, BULK_CODE_MAX).
+    count = serializers.IntegerField(min_value=1, max_value=bounds.INT_MAX)
+    placement = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=bounds.BIGINT_MAX
+    )
 
 
 class ClaimSerializer(StrictFieldsMixin, serializers.Serializer):

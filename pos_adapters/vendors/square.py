@@ -28,6 +28,7 @@ from pos_adapters.base import (
     Route,
     json_body,
     json_object_or_none,
+    money_value,
     outcome_json,
     problem_responses,
     text_field,
@@ -56,7 +57,8 @@ def _money(value, name: str) -> Decimal:
 
 def discount_codes(order: dict) -> list[str]:
     found = []
-    for discount in order.get("discounts") or []:
+    discounts = order.get("discounts")
+    for discount in discounts if isinstance(discounts, list) else []:
         if not isinstance(discount, dict):
             continue
         metadata = discount.get("metadata") if isinstance(discount.get("metadata"), dict) else {}
@@ -162,7 +164,9 @@ class SquareAdapter(PosAdapter):
 
     def presented(self, request):
         merchant = (json_object_or_none(request) or {}).get("merchant_id")
-        return Presented(account_id=merchant if isinstance(merchant, str) else None)
+        # Printable: no NUL or lone surrogate, which the look-up could not send to PostgreSQL.
+        usable = isinstance(merchant, str) and merchant.isprintable()
+        return Presented(account_id=merchant if usable else None)
 
     def verify(self, request, secrets, *, required):
         given = request.headers.get("X-Square-HmacSha256-Signature", "")
@@ -192,8 +196,10 @@ class SquareAdapter(PosAdapter):
             return [
                 VoidRequest(transaction_id=order_id, code=c, reason="order canceled") for c in found
             ]
-        basket = _money(order.get("total_money"), "total_money") + _money(
-            order.get("total_discount_money"), "total_discount_money"
+        basket = money_value(  # the sum of two amounts that fit may not
+            _money(order.get("total_money"), "total_money")
+            + _money(order.get("total_discount_money"), "total_discount_money"),
+            "total_money",
         )
         return [
             RedeemRequest(

@@ -167,10 +167,10 @@ class ToastAdapter(PosAdapter):
             raise Problem(
                 400, "invalid_transaction_type", f"Unsupported transaction type {kind!r}."
             )
-        guid = request.headers.get("Toast-Transaction-GUID", "")
-        if not guid:
-            raise Problem(400, "validation_error", "Toast-Transaction-GUID is required.")
-        store_id = request.headers.get("Toast-Restaurant-External-ID", "")
+        guid = text_field(request.headers, "Toast-Transaction-GUID", max_length=100)
+        store_id = text_field(
+            request.headers, "Toast-Restaurant-External-ID", max_length=64, required=False
+        )
         body = json_body(request)
         if kind == REVERSE:
             info = body.get("reverseTransactionInformation")
