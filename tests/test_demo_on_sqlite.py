@@ -23,7 +23,7 @@ from django.core.management import call_command
 from django.test import Client
 
 call_command("migrate", verbosity=0)
-call_command("seed_demo", "--json", stdout=open("seeded.json", "w"))
+call_command("seed_demo", "--json", "--days", "2", stdout=open("seeded.json", "w"))
 seeded = json.load(open("seeded.json"))
 app = Client(HTTP_X_APP_KEY=seeded["app_key"])
 pos = Client(HTTP_AUTHORIZATION="Bearer " + seeded["pos_api_key"])

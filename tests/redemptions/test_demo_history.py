@@ -62,11 +62,11 @@ def test_the_history_is_attributed_and_rolled_up_before_the_command_returns(caps
 
 @pytest.mark.django_db(transaction=True)
 def test_the_same_seed_tells_the_same_story(capsys):
-    first = seed(capsys, "--days", "3", "--seed", "7")["history"]
+    first = seed(capsys, "--days", "2", "--seed", "7")["history"]
     call_command("flush", interactive=False, verbosity=0)
-    second = seed(capsys, "--days", "3", "--seed", "7")["history"]
+    second = seed(capsys, "--days", "2", "--seed", "7")["history"]
     call_command("flush", interactive=False, verbosity=0)
-    other = seed(capsys, "--days", "3", "--seed", "8")["history"]
+    other = seed(capsys, "--days", "2", "--seed", "8")["history"]
 
     assert first == second and first["redemptions"] > 0
     assert other != first
