@@ -52,12 +52,24 @@ def money(value) -> Decimal:
     amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
     if amount > MONEY_MAX:
         raise ValueError(f"at most {MONEY_MAX}")
-    return amount
+    return amount.copy_abs()  # "-0" is 0.00, not -0.00
 
 
 def has_nul(text: str) -> bool:
     """PostgreSQL text cannot hold NUL, and no caller ever means one."""
     return "\x00" in text
+
+
+def text_problem(text: str) -> str | None:
+    """Why PostgreSQL could not store ``text`` (a NUL, or a lone surrogate such as ``\\ud800``
+    that JSON can carry and UTF-8 cannot), or None when it can."""
+    if has_nul(text):
+        return "must not contain NUL"
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return "must be valid Unicode text"
+    return None
 
 
 def json_depth_within(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:

@@ -159,14 +159,11 @@ def text_field(data, name: str, *, max_length: int, required: bool = True) -> st
     if not isinstance(value, str):
         raise _invalid(name, "must be a string.")
     value = value.strip()
-    if bounds.has_nul(value):
-        raise _invalid(name, "must not contain NUL.")
+    wrong = bounds.text_problem(value)
+    if wrong:
+        raise _invalid(name, f"{wrong}.")
     if len(value) > max_length:
         raise _invalid(name, f"at most {max_length} characters.")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise _invalid(name, "must be valid Unicode text.") from None
     return value
 
 
@@ -182,7 +179,7 @@ def money_field(data: dict, name: str, *, required: bool = True) -> Decimal | No
 def money_value(value, name: str) -> Decimal:
     """An amount that fits an amount column (``core.bounds.money``), else a 400 naming ``name``."""
     try:
-        return bounds.money(value).copy_abs()  # "-0" is 0, not "-0.00"
+        return bounds.money(value)
     except ValueError as error:
         raise _invalid(name, f"{error}.") from None
 

@@ -164,8 +164,8 @@ class SquareAdapter(PosAdapter):
 
     def presented(self, request):
         merchant = (json_object_or_none(request) or {}).get("merchant_id")
-        # Printable: no NUL or lone surrogate, which the look-up could not send to PostgreSQL.
-        usable = isinstance(merchant, str) and merchant.isprintable()
+        # Storable text only: the look-up could not send a NUL or a lone surrogate to PostgreSQL.
+        usable = isinstance(merchant, str) and not bounds.text_problem(merchant)
         return Presented(account_id=merchant if usable else None)
 
     def verify(self, request, secrets, *, required):

@@ -96,10 +96,9 @@ def touch_row(brand_id: int, placements: dict, item) -> Touchpoint:
     if at > timezone.now() + timezone.timedelta(minutes=5):
         raise ValueError("occurred_at is in the future")
     customer_ref, click_id = item.get("customer_ref", ""), item.get("click_id", "")
-    if not isinstance(customer_ref, str) or len(customer_ref) > 128 or bounds.has_nul(customer_ref):
-        raise ValueError("customer_ref must be a string of at most 128 characters, without NUL")
-    if not isinstance(click_id, str) or len(click_id) > 64 or bounds.has_nul(click_id):
-        raise ValueError("click_id must be a string of at most 64 characters, without NUL")
+    for name, value, limit in (("customer_ref", customer_ref, 128), ("click_id", click_id, 64)):
+        if not isinstance(value, str) or len(value) > limit or bounds.text_problem(value):
+            raise ValueError(f"{name} must be text of at most {limit} characters, without NUL")
     placement_id, campaign_id = placement
     return Touchpoint(
         brand_id=brand_id,
@@ -119,7 +118,9 @@ def touchpoints_ingest(brand_id: int, events: list) -> tuple[int, list[dict]]:
     placements = {
         token: (pid, cid)
         for token, pid, cid in Placement.objects.filter(
-            tracking_token__in=[t for t in tokens if isinstance(t, str) and not bounds.has_nul(t)],
+            tracking_token__in=[
+                t for t in tokens if isinstance(t, str) and not bounds.text_problem(t)
+            ],
             campaign__brand_id=brand_id,
         ).values_list("tracking_token", "id", "campaign_id")
     }

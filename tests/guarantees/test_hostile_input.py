@@ -4,6 +4,8 @@ The fixes close the class, not the case (core/bounds.py: one bound per kind of v
 services: authorisation by integration and store; the lockout: guesses, not requests).
 """
 
+import json
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -276,3 +278,20 @@ def test_log_masking_leaves_ordinary_text_and_ids_alone():
         "pos redeem accepted - code ...NQHK store OAK-001 integration 1",
     ):
         assert mask(line) == line
+
+
+def test_an_ad_server_event_with_a_lone_surrogate_is_refused_not_a_500(ingest, campaign):
+    """JSON can carry ``\\ud800``; UTF-8, and so PostgreSQL, cannot: the one text bound
+    (``core.bounds.text_problem``) refuses it here as at every other door."""
+    placement = PlacementFactory(campaign=campaign)
+    event = {
+        "type": "click",
+        "placement_token": placement.tracking_token,
+        "occurred_at": timezone.now().isoformat(),
+        "customer_ref": "LONE",
+    }
+    body = json.dumps({"events": [event]}).replace("LONE", "\\ud800")  # JSON's escape
+    response = ingest.generic("POST", "/api/v1/touchpoints", body, content_type="application/json")
+
+    assert response.status_code == 200 and response.json()["rejected"] == 1
+    assert not Touchpoint.objects.exists()
