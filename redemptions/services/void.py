@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, Q
 from django.utils import timezone
 
 from core import publish
@@ -67,8 +67,7 @@ def _void_target(integration: PosIntegration, request: VoidRequest) -> Redemptio
         brand_id=integration.brand_id, integration_id=integration.id
     )
     allowed = PosIntegration.stores.through.objects.filter(posintegration_id=integration.id)
-    if allowed.exists():
-        qs = qs.filter(store_id__in=allowed.values("store_id"))
+    qs = qs.filter(~Exists(allowed) | Q(store_id__in=allowed.values("store_id")))  # no list: all
     if request.redemption_id is not None:
         return qs.filter(id=request.redemption_id).first()
     if request.transaction_id:
